@@ -1,0 +1,1 @@
+"""Agent canvas (a stub: the demo has no agents)."""

@@ -1,0 +1,1 @@
+"""Helpers shared by the API server, the task executor and the parsers."""

@@ -1,0 +1,1 @@
+"""Retrieval side of the demo: text helpers, service probes and the task executor."""
