@@ -1,0 +1,197 @@
+"""The command line: thin typer wrappers around ``devenv.commands.<name>.run``.
+
+Only typer is imported at start-up; each command imports what it needs, so
+``devenv --help`` and shell completion stay fast. Errors become a message and
+an exit code in one place, :func:`_invoke`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from . import __version__
+from .errors import EXIT_INTERRUPTED, DevenvError
+
+app = typer.Typer(
+    name="devenv",
+    help="Dev-mode for RAGFlow's docker compose stack: live mounts, fast verified reloads.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"devenv {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    project: Optional[Path] = typer.Option(
+        None, "-C", "--project", help="The RAGFlow checkout (default: this folder or the nearest parent with docker/docker-compose.yml).",
+        file_okay=False, envvar="DEVENV_PROJECT",
+    ),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Print only warnings, errors and results."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    ctx.obj = {"project": project, "quiet": quiet}
+
+
+def _invoke(ctx: typer.Context, command: str, **kwargs: Any) -> None:
+    """Run ``devenv.commands.<command>.run`` and turn its result into an exit code."""
+    from .context import AppContext
+    from .ui import UI
+
+    obj = ctx.obj or {}
+    ui = UI(quiet=obj.get("quiet", False))
+    app_ctx = AppContext(project=obj.get("project"), ui=ui)
+    try:
+        module = importlib.import_module(f"devenv.commands.{command}")
+        code = module.run(app_ctx, **kwargs)
+    except DevenvError as e:
+        report(ui, e)
+        code = e.exit_code
+    except KeyboardInterrupt:
+        ui.info("interrupted")
+        code = EXIT_INTERRUPTED
+    raise typer.Exit(code)
+
+
+def report(ui: Any, e: DevenvError) -> None:
+    ui.error(e.message)
+    for line in e.details:
+        ui.detail(line)
+    if e.fix:
+        ui.detail(f"fix: {e.fix}")
+
+
+@app.command()
+def init(ctx: typer.Context, force: bool = typer.Option(False, "--force", help="Replace an existing devenv.toml (kept as .bak).")) -> None:
+    """Write a commented devenv.toml with what devenv detected in the checkout."""
+    _invoke(ctx, "init", force=force)
+
+
+@app.command()
+def plan(
+    ctx: typer.Context,
+    stdout: bool = typer.Option(False, "--stdout", help="Print the override instead of writing it."),
+    check: bool = typer.Option(False, "--check", help="Exit 1 when the override on disk is not what would be generated."),
+    force: bool = typer.Option(False, "--force", help="Replace a hand-edited override (kept as .bak)."),
+    debug: bool = typer.Option(False, "--debug", help="Plan for `devenv up --debug` (debugger port on 127.0.0.1)."),
+) -> None:
+    """Write docker/docker-compose.devenv.yml and create the folders it mounts."""
+    _invoke(ctx, "plan", to_stdout=stdout, check=check, force=force, debug=debug)
+
+
+@app.command()
+def up(
+    ctx: typer.Context,
+    detach: bool = typer.Option(False, "-d", "--detach", help="Start and return; do not watch."),
+    debug: bool = typer.Option(False, "--debug", help="Let a debugger attach to the server (debugpy, 127.0.0.1 only)."),
+    recreate: bool = typer.Option(False, "--recreate", help="Recreate the containers even if nothing changed."),
+    force: bool = typer.Option(False, "--force", help="Replace a hand-edited override (kept as .bak)."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for health (default: server.start_timeout)."),
+) -> None:
+    """Start the stack in dev mode, wait until healthy, then watch and reload."""
+    _invoke(ctx, "up", detach=detach, debug=debug, recreate=recreate, force=force, timeout=timeout)
+
+
+@app.command()
+def watch(ctx: typer.Context) -> None:
+    """Watch the checkout and reload a running dev-mode stack (what `up` does after starting)."""
+    _invoke(ctx, "watch")
+
+
+@app.command()
+def down(
+    ctx: typer.Context,
+    volumes: bool = typer.Option(False, "--volumes", help="Also delete the stack's named volumes (databases, models)."),
+    yes: bool = typer.Option(False, "-y", "--yes", help="Do not ask before deleting volumes."),
+) -> None:
+    """Stop and remove the containers; volumes, caches and logs are kept."""
+    _invoke(ctx, "down", volumes=volumes, yes=yes)
+
+
+@app.command()
+def status(ctx: typer.Context, json_: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Services, health, mounts as the engine sees them, caches, and the last reload."""
+    _invoke(ctx, "status", as_json=json_)
+
+
+@app.command()
+def logs(
+    ctx: typer.Context,
+    service: Optional[str] = typer.Argument(None, help="Service (default: the RAGFlow server)."),
+    follow: bool = typer.Option(False, "-f", "--follow", help="Keep printing new lines."),
+    tail: str = typer.Option("200", "--tail", help='Lines from the end, or "all".'),
+) -> None:
+    """Show a service's logs."""
+    _invoke(ctx, "logs", service=service, follow=follow, tail=tail)
+
+
+@app.command()
+def shell(
+    ctx: typer.Context,
+    service: Optional[str] = typer.Argument(None, help="Service (default: the RAGFlow server)."),
+) -> None:
+    """Open an interactive shell in a service's container."""
+    _invoke(ctx, "shell", service=service)
+
+
+@app.command()
+def restart(
+    ctx: typer.Context,
+    service: Optional[str] = typer.Argument(None, help="Service (default: the RAGFlow server, by its fast path)."),
+    container: bool = typer.Option(False, "--container", help="Restart the whole container instead of the Python processes."),
+) -> None:
+    """Restart the server's Python processes (fast), or a whole service."""
+    _invoke(ctx, "restart", service=service, whole=container)
+
+
+@app.command()
+def verify(ctx: typer.Context, json_: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Prove the dev loop works: mounts live, restart, new process, healthy."""
+    _invoke(ctx, "verify", as_json=json_)
+
+
+@app.command()
+def doctor(ctx: typer.Context, json_: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Check the engine, compose, ports, limits and the checkout; each check says how to fix it."""
+    _invoke(ctx, "doctor", as_json=json_)
+
+
+@app.command()
+def vscode(ctx: typer.Context, dry_run: bool = typer.Option(False, "--dry-run", help="Print the merged files instead of writing.")) -> None:
+    """Add a devenv task and a debugger launch configuration to the checkout's .vscode/."""
+    _invoke(ctx, "vscode", dry_run=dry_run)
+
+
+@app.command()
+def makefile(ctx: typer.Context, write: bool = typer.Option(False, "--write", help="Add the targets to the checkout's Makefile.")) -> None:
+    """Print (or add) Makefile targets that run devenv."""
+    _invoke(ctx, "makefile", write=write)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    directory: Path = typer.Argument(Path("ragflow-demo"), help="Where to put the demo checkout."),
+) -> None:
+    """Copy the bundled RAGFlow-shaped demo checkout to try devenv without RAGFlow."""
+    _invoke(ctx, "demo", directory=directory)
+
+
+def main() -> None:
+    app(prog_name="devenv")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The small agent devenv runs inside the server container.
+
+It is started once per container with ``docker exec -i python3 -c AGENT`` and
+then answers one JSON request per line, so listing processes, hashing files
+and signalling take a millisecond instead of a fresh ``docker exec`` (about
+70 ms) each. It reads ``/proc`` directly: no ps, no pkill, no shell.
+
+The script must run on any Python 3.8+ that a RAGFlow image ships.
+"""
+
+AGENT = r'''
+import hashlib, json, os, signal, sys, time
+
+def procs(scripts):
+    out = []
+    me = os.getpid()
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open("/proc/%s/cmdline" % name, "rb") as f:
+                argv = [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if not argv or stat[0] in ("Z", "X") or "python" not in os.path.basename(argv[0]):
+            continue
+        for script in scripts:
+            if any(a == script or a.endswith("/" + script) for a in argv[1:3]):
+                out.append({"pid": int(name), "script": script, "start": int(stat[19])})
+                break
+    return out
+
+def digest(path):
+    try:
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        return None
+
+def reload(req):
+    expect = req.get("expect", {})
+    deadline = time.time() + req.get("wait_ms", 0) / 1000.0
+    while True:
+        bad = [p for p, h in expect.items() if digest(p) != h]
+        if not bad or time.time() >= deadline:
+            break
+        time.sleep(0.01)
+    before = procs(req.get("scripts", []))
+    sent = []
+    if not bad or req.get("force"):
+        for p in before:
+            try:
+                os.kill(p["pid"], signal.SIGTERM)
+                sent.append(p)
+            except OSError:
+                pass
+    return {"mismatched": bad, "signalled": sent, "before": before}
+
+def handle(req):
+    op = req.get("op")
+    if op == "procs":
+        return {"procs": procs(req.get("scripts", []))}
+    if op == "hash":
+        return {"hashes": dict((p, digest(p)) for p in req.get("paths", []))}
+    if op == "reload":
+        return reload(req)
+    if op == "ping":
+        return {"pid": os.getpid(), "ticks": os.sysconf("SC_CLK_TCK")}
+    return {"error": "unknown op %r" % op}
+
+for line in sys.stdin:
+    try:
+        answer = handle(json.loads(line))
+    except Exception as e:
+        answer = {"error": "%s: %s" % (type(e).__name__, e)}
+    sys.stdout.write(json.dumps(answer) + "\n")
+    sys.stdout.flush()
+'''

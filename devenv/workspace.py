@@ -1,0 +1,146 @@
+"""A checkout opened for work: detection, settings, the compose model and the plan.
+
+This is the glue the commands share: it calls the adapters (files, engine)
+around the pure core (:mod:`detect`, :mod:`config`, :mod:`plan`) in the right
+order, and writes the override only after compose accepted it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from . import fsio
+from .config import CONFIG_FILE, FileConfig, Settings, parse_config, resolve
+from .detect import Detection, detect
+from .engine import Engine, Target
+from .errors import ConfigError, DevenvError, OverrideEditedError
+from .model import ComposeModel
+from .override import OVERRIDE_NAME, State, classify, render
+from .plan import Plan, make_plan
+
+
+@dataclass
+class Workspace:
+    root: Path
+    detection: Detection
+    settings: Settings
+    engine: Engine
+    checkout_dirs: frozenset[str]
+    _model: ComposeModel | None = field(default=None, repr=False)
+
+    @property
+    def project_dir(self) -> Path:
+        return self.root / self.detection.project_dir
+
+    @property
+    def override_path(self) -> Path:
+        return self.project_dir / OVERRIDE_NAME
+
+    @property
+    def compose_files(self) -> tuple[Path, ...]:
+        files = self.settings["compose.files"] or self.detection.compose_files
+        return tuple(self.root / f for f in files)
+
+    def target(self, *, with_override: bool = True, override: Path | None = None) -> Target:
+        files = self.compose_files
+        if override is not None:
+            files += (override,)
+        elif with_override:
+            files += (self.override_path,)
+        profiles = self.settings["compose.profiles"]
+        return Target(self.project_dir, files, tuple(profiles) if profiles is not None else None)
+
+    def model(self) -> ComposeModel:
+        """The stack as compose resolves it without devenv's override (asked once)."""
+        if self._model is None:
+            for f in self.compose_files:
+                if not f.is_file():
+                    raise ConfigError(f"compose file {f} does not exist", fix=f"fix compose.files in {CONFIG_FILE}")
+            self._model = ComposeModel.from_json(self.engine.compose_config(self.target(with_override=False)))
+            self._check_profiles(self._model)
+        return self._model
+
+    def _check_profiles(self, model: ComposeModel) -> None:
+        wanted = self.settings["compose.profiles"]
+        if not wanted:
+            return
+        known = {p for s in model.services.values() for p in s.profiles}
+        unknown = [p for p in wanted if p not in known]
+        if unknown:
+            origin = self.settings.origin("compose.profiles")
+            raise ConfigError(
+                f"unknown compose profile {unknown[0]!r} (from {origin}); no service declares it",
+                fix="use profiles the compose files declare (list them with `docker compose config --profiles`)",
+            )
+
+    def plan(self, *, debug: bool = False) -> Plan:
+        return make_plan(self.detection, self.settings, self.model(), checkout_dirs=self.checkout_dirs, debug=debug)
+
+    def override_state(self, text: str) -> State:
+        return classify(fsio.read_text(self.override_path), text)
+
+    def write_override(self, plan: Plan, *, force: bool = False) -> "WriteResult":
+        """Validate with compose, create the host folders, then replace the override atomically.
+
+        A hand-edited override is never replaced unless ``force``; then the old
+        one is kept next to it as ``.bak``.
+        """
+        text = render(plan)
+        state = self.override_state(text)
+        if state in (State.EDITED, State.FOREIGN) and not force:
+            what = "was edited by hand since devenv wrote it" if state is State.EDITED else "was not written by devenv"
+            raise OverrideEditedError(
+                f"{self.override_path} {what}; devenv will not overwrite it",
+                fix=f"move your changes into {CONFIG_FILE} (mounts.extra, rules, ...) and run `devenv plan --force`; "
+                "your copy is then kept as docker-compose.devenv.yml.bak",
+            )
+        missing = fsio.missing_files(self.root, plan.host_files)
+        if missing:
+            raise DevenvError(
+                f"the stack mounts {missing[0]}, which is missing; Docker would mount an empty folder in its place",
+                fix=f"restore it (git checkout -- {missing[0]}) or remove that mount from the compose file",
+            )
+        if state is not State.CURRENT:
+            self._validate(text)
+        fsio.ensure_state_dir(self.root)
+        created = fsio.ensure_dirs(self.root, plan.host_dirs)
+        if state is not State.CURRENT:
+            if state in (State.EDITED, State.FOREIGN):
+                fsio.atomic_write(self.override_path.with_name(OVERRIDE_NAME + ".bak"), fsio.read_text(self.override_path) or "")
+            fsio.atomic_write(self.override_path, text)
+        return WriteResult(state, text, created)
+
+    def _validate(self, text: str) -> None:
+        """Ask compose to load the stack with the new override before it replaces the old one."""
+        fd, tmp = tempfile.mkstemp(prefix=".devenv-check-", suffix=".yml", dir=self.project_dir)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            self.engine.compose_config(self.target(override=Path(tmp)))
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    state: State  # the state before writing
+    text: str
+    created: list[Path]
+
+
+def open_workspace(project: Path | None, engine: Engine, environ: Mapping[str, str] | None = None,
+                   arguments: Mapping[str, Any] | None = None) -> Workspace:
+    """Find the checkout (``-C`` or the current folder upwards), read it and the settings."""
+    environ = dict(os.environ if environ is None else environ)
+    start = project or (Path(environ["DEVENV_PROJECT"]) if environ.get("DEVENV_PROJECT") else Path.cwd())
+    root = fsio.find_checkout(start)
+    snapshot = fsio.read_checkout(root, environ)
+    config_path = root / CONFIG_FILE
+    text = fsio.read_text(config_path)
+    file_config = parse_config(text, str(config_path)) if text is not None else FileConfig()
+    settings = resolve(file_config, environ, arguments)
+    return Workspace(root, detect(snapshot), settings, engine, snapshot.dirs)
