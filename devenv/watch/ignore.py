@@ -1,0 +1,452 @@
+"""Which paths of a checkout the watcher leaves alone: ignore rules as a small value.
+
+Rules come from four sources, in this order of precedence:
+
+1. built-in defaults (VCS folders, caches, dependency trees, editor temp files): always win;
+2. extra patterns from devenv's config (gitignore syntax, relative to the root): a match,
+   positive or ``!``-negated, decides, so config can re-include what a checkout file ignores;
+3. the checkout's ``.gitignore`` files (root and nested) and its root ``.dockerignore``:
+   a path is ignored if either of them ignores it.
+
+As in git, a path is ignored as soon as one of its ancestor folders is: nothing below an
+excluded folder can be re-included, which is what lets the watcher prune whole trees.
+``.dockerignore`` patterns are treated as root-anchored gitignore patterns without the
+folder-only form (Docker cleans trailing slashes away).
+
+Building is pure (pattern texts in); :func:`load_ignore_rules` does the reading.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["DEFAULT_PATTERNS", "IgnoreRules", "load_ignore_rules"]
+
+DEFAULT_PATTERNS: tuple[str, ...] = (
+    # version control and devenv's own state
+    ".git",
+    ".hg",
+    ".svn",
+    ".devenv",
+    # dependency trees and virtualenvs
+    "node_modules",
+    ".venv",
+    "venv",
+    # tool caches and build by-products
+    "__pycache__",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".hypothesis",
+    ".tox",
+    "*.pyc",
+    "*.pyo",
+    # IDE state and OS litter
+    ".idea",
+    ".DS_Store",
+    # editors' temporary, swap and backup files (atomic saves write these, then rename)
+    "*.swp",
+    "*.swo",
+    "*.swx",
+    ".*.sw?",
+    "*~",
+    ".#*",
+    "\\#*#",
+    "4913",
+    "*.tmp",
+    "*.crdownload",
+    "*.part",
+    "*___jb_tmp___",
+    "*___jb_old___",
+    ".goutputstream-*",
+    "*.kate-swp",
+)
+
+_POSIX_CLASSES = {
+    "alnum": "a-zA-Z0-9",
+    "alpha": "a-zA-Z",
+    "blank": " \\t",
+    "digit": "0-9",
+    "lower": "a-z",
+    "punct": re.escape("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"),
+    "space": "\\s",
+    "upper": "A-Z",
+    "xdigit": "0-9A-Fa-f",
+}
+
+# A cached folder verdict is cheap to recompute; the bound only keeps memory flat.
+_CACHE_LIMIT = 100_000
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """One translated pattern.
+
+    ``regex`` matches a whole root-relative POSIX path, or only its last component when
+    ``basename`` is set (a slash-free pattern of the root: most patterns, and the cheapest).
+    """
+
+    regex: str
+    negate: bool
+    dir_only: bool
+    basename: bool
+    source: str
+    text: str
+
+    def matches(self, path: str, is_dir: bool) -> bool:
+        if self.dir_only and not is_dir:
+            return False
+        subject = path.rpartition("/")[2] if self.basename else path
+        return re.fullmatch(self.regex, subject, re.DOTALL) is not None
+
+
+def _class_to_regex(seg: str, start: int, *, bang_negates: bool) -> tuple[str, int] | None:
+    """Translate the bracket expression opening at ``seg[start]``; None if it never closes."""
+    i = start + 1
+    negate = False
+    if i < len(seg) and (seg[i] == "^" or (bang_negates and seg[i] == "!")):
+        negate = True
+        i += 1
+    body: list[str] = []
+    first = True
+    while i < len(seg):
+        c = seg[i]
+        if c == "]" and not first:
+            inner = "".join(body)
+            # Neither form may match the separator: a class stands for one name character.
+            return ("[^/" + inner + "]" if negate else "(?!/)[" + inner + "]"), i + 1
+        first = False
+        if c == "[" and seg.startswith("[:", i):
+            end = seg.find(":]", i + 2)
+            if end != -1 and seg[i + 2 : end] in _POSIX_CLASSES:
+                body.append(_POSIX_CLASSES[seg[i + 2 : end]])
+                i = end + 2
+                continue
+        if c == "\\" and i + 1 < len(seg):
+            body.append(re.escape(seg[i + 1]))
+            i += 2
+            continue
+        body.append(c if c == "-" else re.escape(c))
+        i += 1
+    return None
+
+
+def _segment_to_regex(seg: str, *, bang_negates: bool) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(seg):
+        c = seg[i]
+        if c == "*":
+            while i < len(seg) and seg[i] == "*":
+                i += 1
+            out.append("[^/]*")
+            continue
+        if c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            translated = _class_to_regex(seg, i, bang_negates=bang_negates)
+            if translated is not None:
+                out.append(translated[0])
+                i = translated[1]
+                continue
+            out.append(re.escape(c))
+        elif c == "\\" and i + 1 < len(seg):
+            out.append(re.escape(seg[i + 1]))
+            i += 2
+            continue
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+def _glob_to_regex(pattern: str, *, bang_negates: bool) -> str:
+    """Translate a slash-separated glob where ``**`` segments cross folders."""
+    segs = pattern.split("/")
+    out: list[str] = []
+    for i, seg in enumerate(segs):
+        last = i == len(segs) - 1
+        if seg == "**":
+            out.append(".*" if last else "(?:.*/)?")
+        else:
+            out.append(_segment_to_regex(seg, bang_negates=bang_negates))
+            if not last:
+                out.append("/")
+    return "".join(out)
+
+
+def _strip_trailing_spaces(line: str) -> str:
+    while line.endswith(" ") and not line.endswith("\\ "):
+        line = line[:-1]
+    return line
+
+
+def _parse_gitignore_line(line: str, base: str, source: str) -> _Rule | None:
+    """One ``.gitignore`` line found in folder ``base`` ("" = root) -> rule, or None."""
+    text = _strip_trailing_spaces(line.rstrip("\r\n"))
+    if not text or text.startswith("#"):
+        return None
+    body = text
+    negate = body.startswith("!")
+    if negate:
+        body = body[1:]
+    dir_only = body.endswith("/")
+    body = body.rstrip("/")
+    if not body:
+        return None
+    # Only a slash at the start or in the middle anchors a pattern to its .gitignore's folder.
+    anchored = "/" in body
+    body = body.removeprefix("/")
+    if not body:
+        return None
+    glob = _glob_to_regex(body, bang_negates=True)
+    if not base and not anchored:
+        return _Rule(glob, negate, dir_only, True, source, text)
+    prefix = re.escape(base) + "/" if base else ""
+    regex = prefix + glob if anchored else prefix + "(?:.*/)?" + glob
+    return _Rule(regex, negate, dir_only, False, source, text)
+
+
+def _parse_dockerignore_line(line: str, source: str) -> _Rule | None:
+    """One ``.dockerignore`` line -> root-anchored rule (Go filepath.Match plus ``**``)."""
+    text = line.strip()
+    if not text or text.startswith("#"):
+        return None
+    body = text
+    negate = body.startswith("!")
+    if negate:
+        body = body[1:].strip()
+    # Docker runs filepath.Clean on every pattern: no "./", no duplicate or trailing slash.
+    body = os.path.normpath(body).replace(os.sep, "/").lstrip("/")
+    if body in ("", "."):
+        return None
+    return _Rule(_glob_to_regex(body, bang_negates=False), negate, False, False, source, text)
+
+
+def _alternation(regexes: Sequence[str]) -> re.Pattern[str] | None:
+    """One matcher for several rules' regexes; None when there are none."""
+    if not regexes:
+        return None
+    return re.compile("(?:" + "|".join(f"(?:{rx})" for rx in regexes) + ")\\Z", re.DOTALL)
+
+
+class _Run:
+    """Rules of one sign that are consecutive in precedence order, matched as one.
+
+    "The last matching pattern wins" then costs a couple of regex matches per run, not
+    one per pattern; basename rules are matched against the last component only, which
+    spares the regex engine a backtracking ``(?:.*/)?`` prefix.
+    """
+
+    __slots__ = ("negate", "_dir_name", "_dir_path", "_file_name", "_file_path")
+
+    def __init__(self, rules: Sequence[_Rule]) -> None:
+        self.negate = rules[0].negate
+        self._dir_name = _alternation([r.regex for r in rules if r.basename])
+        self._dir_path = _alternation([r.regex for r in rules if not r.basename])
+        self._file_name = _alternation([r.regex for r in rules if r.basename and not r.dir_only])
+        self._file_path = _alternation([r.regex for r in rules if not r.basename and not r.dir_only])
+
+    def matches(self, path: str, name: str, is_dir: bool) -> bool:
+        name_rx, path_rx = (self._dir_name, self._dir_path) if is_dir else (self._file_name, self._file_path)
+        return bool((name_rx is not None and name_rx.match(name)) or (path_rx is not None and path_rx.match(path)))
+
+
+def _compile_runs(rules: Sequence[_Rule]) -> tuple[_Run, ...]:
+    """Split rules, last first, into runs of equal sign."""
+    runs: list[_Run] = []
+    group: list[_Rule] = []
+    for rule in reversed(rules):
+        if group and group[0].negate != rule.negate:
+            runs.append(_Run(group))
+            group = []
+        group.append(rule)
+    if group:
+        runs.append(_Run(group))
+    return tuple(runs)
+
+
+def _verdict(runs: tuple[_Run, ...], path: str, name: str, is_dir: bool) -> bool | None:
+    """True = ignored, False = re-included, None = no pattern of this layer matches."""
+    for run in runs:
+        if run.matches(path, name, is_dir):
+            return not run.negate
+    return None
+
+
+class IgnoreRules:
+    """Decide whether a root-relative POSIX path is ignored; built once, called often.
+
+    ``gitignores`` maps a folder relative to the checkout root ("" for the root) to the
+    lines of the ``.gitignore`` found there; ``dockerignore`` holds the lines of the root
+    ``.dockerignore``; ``extra`` holds gitignore-syntax lines from devenv's config.
+
+    Example:
+        >>> rules = IgnoreRules({"": ["*.log", "/build/", "!keep.log"], "web": ["dist"]})
+        >>> rules("api/app.py", False), rules("api/x.log", False), rules("keep.log", False)
+        (False, True, False)
+        >>> rules("web/dist/main.js", False), rules("dist/x", False), rules("build", True)
+        (True, False, True)
+        >>> rules("web/node_modules/react/index.js", False)  # a built-in default
+        True
+        >>> rules.can_prune("web/node_modules")
+        True
+    """
+
+    def __init__(
+        self,
+        gitignores: Mapping[str, Sequence[str]] | None = None,
+        dockerignore: Sequence[str] = (),
+        extra: Sequence[str] = (),
+        *,
+        defaults: Sequence[str] = DEFAULT_PATTERNS,
+    ) -> None:
+        gitignores = gitignores or {}
+        self._defaults = self._parse_git(defaults, "", "defaults")
+        self._extra = self._parse_git(extra, "", "config")
+        self._git: list[_Rule] = []
+        # Deeper .gitignore files override shallower ones: give them later positions.
+        for folder in sorted(gitignores, key=lambda f: (f.count("/") + bool(f), f)):
+            base = folder.strip("/")
+            source = f"{base}/.gitignore" if base else ".gitignore"
+            self._git += self._parse_git(gitignores[folder], base, source)
+        self._docker = [
+            rule for rule in (_parse_dockerignore_line(line, ".dockerignore") for line in dockerignore) if rule
+        ]
+        self._git_files = sum(1 for lines in gitignores.values() if lines)
+        self._has_dockerignore = bool(self._docker)
+
+        # Defaults are absolute: a "!" among them would only weaken what must hold.
+        self._defaults = [_Rule(r.regex, False, r.dir_only, r.basename, r.source, r.text) for r in self._defaults]
+        self._defaults_runs = _compile_runs(self._defaults)
+        self._extra_runs = _compile_runs(self._extra)
+        self._git_runs = _compile_runs(self._git)
+        self._docker_runs = _compile_runs(self._docker)
+        self._dir_cache: dict[str, bool] = {}
+
+    @staticmethod
+    def _parse_git(lines: Iterable[str], base: str, source: str) -> list[_Rule]:
+        return [rule for rule in (_parse_gitignore_line(line, base, source) for line in lines) if rule]
+
+    def _match(self, path: str, is_dir: bool) -> bool:
+        """Verdict for ``path`` itself, ancestors aside."""
+        name = path.rpartition("/")[2]
+        if _verdict(self._defaults_runs, path, name, is_dir):
+            return True
+        extra = _verdict(self._extra_runs, path, name, is_dir)
+        if extra is not None:
+            return extra
+        return bool(
+            _verdict(self._git_runs, path, name, is_dir) or _verdict(self._docker_runs, path, name, is_dir)
+        )
+
+    def _dir_ignored(self, path: str) -> bool:
+        cache = self._dir_cache
+        verdict = cache.get(path)
+        if verdict is None:
+            slash = path.rfind("/")
+            verdict = (slash != -1 and self._dir_ignored(path[:slash])) or self._match(path, True)
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[path] = verdict
+        return verdict
+
+    def __call__(self, path: str, is_dir: bool) -> bool:
+        """True if ``path`` (relative to the root, POSIX separators, no leading "./") is ignored."""
+        if not path or path == ".":
+            return False
+        if is_dir:
+            return self._dir_ignored(path)
+        slash = path.rfind("/")
+        if slash != -1 and self._dir_ignored(path[:slash]):
+            return True
+        return self._match(path, False)
+
+    def can_prune(self, folder: str) -> bool:
+        """True if nothing below ``folder`` can matter, so a walk need not enter it.
+
+        Exact, not a heuristic: as in git, an excluded folder's content cannot be re-included.
+        """
+        return self(folder, True)
+
+    def explain(self, path: str, is_dir: bool) -> str | None:
+        """The pattern that decides ``path``, as ``"<source>: <pattern>"``; None if not ignored.
+
+        For logs and diagnostics; slower than calling the rules.
+        """
+        parts = path.split("/")
+        for depth in range(1, len(parts) + 1):
+            sub = "/".join(parts[:depth])
+            sub_is_dir = is_dir or depth < len(parts)
+            if not self._match(sub, sub_is_dir):
+                continue
+            for layer in (self._defaults, self._extra, self._git, self._docker):
+                for rule in reversed(layer):
+                    if rule.matches(sub, sub_is_dir):
+                        if not rule.negate:
+                            return f"{rule.source}: {rule.text}"
+                        break
+        return None
+
+    def __repr__(self) -> str:
+        return (
+            f"IgnoreRules(defaults={len(self._defaults)}, extra={len(self._extra)}, "
+            f"gitignore={len(self._git)} patterns in {self._git_files} files, "
+            f"dockerignore={len(self._docker)})"
+        )
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError):
+        return []
+
+
+def load_ignore_rules(root: Path, extra: Sequence[str] = (), *, defaults: Sequence[str] = DEFAULT_PATTERNS) -> IgnoreRules:
+    """Read a checkout's ``.gitignore`` files and root ``.dockerignore`` into :class:`IgnoreRules`.
+
+    Nested ``.gitignore`` files are found by a walk that skips ignored folders, as git
+    itself never reads one inside an excluded folder.
+
+    Example:
+        >>> rules = load_ignore_rules(Path("."), extra=["docker/ragflow-logs"])  # doctest: +SKIP
+        >>> rules("web/node_modules/x.js", False)  # doctest: +SKIP
+        True
+    """
+    root = Path(root)
+    gitignores: dict[str, list[str]] = {}
+    root_lines = _read_lines(root / ".gitignore")
+    if root_lines:
+        gitignores[""] = root_lines
+    dockerignore = _read_lines(root / ".dockerignore")
+
+    def build() -> IgnoreRules:
+        return IgnoreRules(gitignores, dockerignore, extra, defaults=defaults)
+
+    rules = build()
+    stack = [""]
+    while stack:
+        folder = stack.pop()
+        if folder:
+            lines = _read_lines(root / folder / ".gitignore")
+            if lines:
+                gitignores[folder] = lines
+                rules = build()
+        try:
+            entries = list(os.scandir(root / folder if folder else root))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            child = f"{folder}/{entry.name}" if folder else entry.name
+            if is_dir and not rules.can_prune(child):
+                stack.append(child)
+    return rules
