@@ -1,0 +1,28 @@
+"""Fixture checkouts for the unit tests: ``checkout("v0.24.0")`` writes one under tmp_path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from tests.fixtures import make_checkout
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Callable[..., Path]:
+    def make(release: str, name: str = "ragflow") -> Path:
+        return make_checkout(tmp_path / name, release)
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _no_devenv_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A DEVENV_* variable in the developer's shell must not change what the tests see."""
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("DEVENV_") or key in ("COMPOSE_PROFILES", "DEVICE", "DOC_ENGINE", "RAGFLOW_IMAGE"):
+            monkeypatch.delenv(key)
