@@ -199,6 +199,22 @@ def detect_processes(entrypoint: str | None, packages: tuple[str, ...]) -> tuple
     return tuple(p for p in KNOWN_PROCESSES if p.script.split("/", 1)[0] in packages)
 
 
+def project_name(env: Mapping[str, str], compose_text: str, project_dir: str) -> str:
+    """The compose project name without asking compose (for fast read-only commands).
+
+    Same order as compose: COMPOSE_PROJECT_NAME (environment, then .env), the
+    top-level ``name:``, then the project folder's name, normalised.
+
+    >>> project_name({}, "services: {}", "docker"), project_name({"COMPOSE_PROJECT_NAME": "My_RAG"}, "", "docker")
+    ('docker', 'my_rag')
+    """
+    name = env.get("COMPOSE_PROJECT_NAME", "")
+    if not name:
+        m = re.search(r"^name:\s*['\"]?([^'\"\s#]+)", compose_text, re.M)
+        name = m.group(1) if m and "$" not in m.group(1) else project_dir.rsplit("/", 1)[-1]
+    return re.sub(r"[^a-z0-9_-]", "", name.lower())
+
+
 def _int_or_none(text: str | None) -> int | None:
     try:
         return int(text) if text else None

@@ -17,6 +17,7 @@ import os
 import shutil
 import socket
 import struct
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -94,7 +95,9 @@ class Engine(Protocol):
     def compose_restart(self, target: Target, services: Sequence[str], timeout: int | None = None) -> None: ...
     def compose_logs(self, target: Target, services: Sequence[str], *, follow: bool, tail: str | None) -> Iterator[str]: ...
     def containers(self, project: str, service: str | None = None) -> list[ContainerState]: ...
-    def exec(self, container: str, argv: Sequence[str], *, timeout: float = 30) -> tuple[int, str]: ...
+    def exec(self, container: str, argv: Sequence[str], *, workdir: str | None = None) -> tuple[int, str]: ...
+    def copy_in(self, container: str, folder: str, files: dict[str, bytes]) -> None: ...
+    def interactive(self, container: str, argv: Sequence[str], *, workdir: str | None = None) -> int: ...
     def container_logs(self, container: str, *, since: float | None = None, tail: int = 200) -> str: ...
     def agent(self, container: str) -> "Agent": ...
     def events(self, project: str, stop: threading.Event) -> Iterator[dict[str, Any]]: ...
@@ -103,8 +106,9 @@ class Engine(Protocol):
 class DockerEngine:
     """The real engine: python-on-whales for compose, the docker SDK for state."""
 
-    def __init__(self, timeout: float = 30) -> None:
+    def __init__(self, timeout: float = 30, *, shield: bool = False) -> None:
         self._timeout = timeout
+        self.shield = shield  # run compose in its own session (see devenv._shield)
         self._sdk: Any = None
         self._agents: dict[str, Agent] = {}
 
@@ -148,14 +152,44 @@ class DockerEngine:
         except docker.errors.DockerException as e:
             raise engine_unreachable(str(e)) from None
 
-    def exec(self, container: str, argv: Sequence[str], *, timeout: float = 30) -> tuple[int, str]:
+    def exec(self, container: str, argv: Sequence[str], *, workdir: str | None = None) -> tuple[int, str]:
         import docker
 
         try:
-            result = self._client().containers.get(container).exec_run(list(argv), demux=False)
+            result = self._client().containers.get(container).exec_run(list(argv), demux=False, workdir=workdir)
         except docker.errors.DockerException as e:
             raise EngineError(f"cannot run {argv[0]} in {container}: {e}", fix="is the container running? see `devenv status`") from None
         return result.exit_code, (result.output or b"").decode("utf-8", "replace")
+
+    def interactive(self, container: str, argv: Sequence[str], *, workdir: str | None = None) -> int:
+        """Run ``argv`` in the container attached to this terminal (the docker CLI handles the TTY)."""
+        import subprocess
+
+        docker = shutil.which("docker")
+        if docker is None:
+            raise EngineError("the docker command is not on PATH", fix="install the Docker CLI")
+        flags = ["-it"] if sys.stdin.isatty() and sys.stdout.isatty() else ["-i"]
+        if workdir:
+            flags += ["-w", workdir]
+        return subprocess.call([docker, "exec", *flags, container, *argv])
+
+    def copy_in(self, container: str, folder: str, files: dict[str, bytes]) -> None:
+        """Put files (name relative to ``folder`` -> bytes) into a container, as `docker cp` does."""
+        import io
+        import tarfile
+
+        import docker
+
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
+                tar.addfile(info, io.BytesIO(data))
+        try:
+            self._client().api.put_archive(container, folder, buf.getvalue())
+        except docker.errors.DockerException as e:
+            raise EngineError(f"cannot copy files into {container}:{folder}: {e}") from None
 
     def container_logs(self, container: str, *, since: float | None = None, tail: int = 200) -> str:
         import docker
@@ -193,9 +227,11 @@ class DockerEngine:
             raise EngineError(f"python-on-whales is not importable: {e}", fix="reinstall devenv") from None
         if shutil.which("docker") is None:
             raise EngineError("the docker command is not on PATH", fix="install Docker (Docker Desktop or Docker Engine) and open a new shell")
+        call = [sys.executable, "-m", "devenv._shield", "docker"] if self.shield and os.name == "posix" else ["docker"]
         if target is None:
-            return DockerClient()
+            return DockerClient(client_call=call)
         return DockerClient(
+            client_call=call,
             compose_files=list(target.files),
             compose_project_directory=target.project_dir,
             compose_profiles=list(target.profiles or ()),

@@ -92,3 +92,38 @@ def table(rows: list[tuple[str, ...]], headers: tuple[str, ...] | None = None) -
         return ""
     widths = [max(len(str(r[i])) for r in data) for i in range(len(data[0]))]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in data)
+
+
+class Progress:
+    """Compose's output folded into one status line on a terminal; plain lines otherwise.
+
+    A child process writing straight to the terminal would garble the display,
+    so compose's output is always captured and shown through here.
+    """
+
+    def __init__(self, ui: UI, title: str) -> None:
+        self.ui, self.title = ui, title
+        self.lines: list[str] = []
+        self._status = None
+
+    def __enter__(self) -> "Progress":
+        if self.ui.color and not self.ui.quiet:
+            from rich.console import Console
+
+            self._status = Console(file=self.ui.err).status(self.title)
+            self._status.__enter__()
+        return self
+
+    def update(self, line: str) -> None:
+        line = self.ui._mask(line.strip())
+        if not line:
+            return
+        self.lines.append(line)
+        if self._status is not None:
+            self._status.update(f"{self.title}  [dim]{line[:100]}[/dim]")
+        elif not self.ui.quiet:
+            print("    " + line, file=self.ui.err, flush=True)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.__exit__(None, None, None)

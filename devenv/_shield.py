@@ -1,0 +1,18 @@
+"""Run a command in its own session, so a Ctrl-C meant for devenv does not reach it.
+
+devenv runs compose through this when it changes containers during a watch:
+an interrupted ``compose up --force-recreate`` could leave a container
+removed but not started. devenv waits for the shielded command (a second
+Ctrl-C abandons the wait); the command always finishes its work.
+Usage: ``python -m devenv._shield docker compose ...``.
+"""
+
+import os
+import sys
+
+if hasattr(os, "setsid"):
+    try:
+        os.setsid()
+    except OSError:  # already a session leader
+        pass
+os.execvp(sys.argv[1], sys.argv[1:])

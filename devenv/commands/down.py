@@ -1,0 +1,30 @@
+"""``devenv down``: stop and remove the containers; keep volumes, caches and logs."""
+
+from __future__ import annotations
+
+import sys
+
+from ..context import AppContext
+from ..errors import EXIT_OK, EXIT_USAGE
+from ..plan import CACHE_DIR
+
+
+def run(app: AppContext, *, volumes: bool = False, yes: bool = False) -> int:
+    ws = app.workspace()
+    model = ws.model()
+    engine = app.engine()
+    if volumes and not yes:
+        names = ", ".join(sorted(model.volumes)) or "(none)"
+        if not sys.stdin.isatty():
+            app.ui.error(f"--volumes deletes the named volumes ({names}) and needs confirmation")
+            app.ui.detail("fix: add --yes to confirm without a prompt")
+            return EXIT_USAGE
+        answer = input(f"Delete the named volumes of project {model.name} ({names}), with their data? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            app.ui.info("nothing deleted")
+            return EXIT_USAGE
+    target = ws.target(with_override=ws.override_path.is_file())
+    engine.compose_down(target, volumes=volumes)
+    kept = "named volumes deleted" if volumes else "named volumes kept"
+    app.ui.info(f"stopped project {model.name}; {kept}; caches ({CACHE_DIR}) and logs kept")
+    return EXIT_OK

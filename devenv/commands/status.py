@@ -1,0 +1,138 @@
+"""``devenv status [--json]``: the stack as the engine sees it, fast.
+
+No compose subprocess: the project name is derived as compose derives it and
+everything else comes from the docker SDK (milliseconds) and .devenv/state.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .. import state
+from ..context import AppContext
+from ..detect import project_name
+from ..engine import ContainerState
+from ..errors import EXIT_OK
+from ..fsio import read_text
+from ..plan import CACHE_DIR
+from ..ui import table
+
+SIZE_BUDGET = 0.25  # seconds spent measuring cache folders before giving an estimate
+
+
+def run(app: AppContext, *, as_json: bool = False) -> int:
+    ws = app.workspace()
+    det = ws.detection
+    compose_text = read_text(ws.compose_files[0]) or ""
+    project = project_name(det.env, compose_text, det.project_dir)
+    containers = app.engine().containers(project)
+    service = ws.settings["compose.service"] or next(
+        (s for s in det.server_candidates if any(c.service == s for c in containers)), det.server_candidates[0])
+    data = collect(ws.root, project, service, containers, state.load(ws.root))
+    if as_json:
+        app.ui.print(json.dumps(data, indent=2))
+    else:
+        app.ui.print(render(data))
+    return EXIT_OK
+
+
+def collect(root: Path, project: str, service: str, containers: list[ContainerState], st: dict[str, Any]) -> dict[str, Any]:
+    now = datetime.now(timezone.utc)
+    server = next((c for c in containers if c.service == service and c.running), None) or next(
+        (c for c in containers if c.service == service), None)
+    return {
+        "project": project,
+        "checkout": str(root),
+        "server_service": service,
+        "services": [
+            {
+                "service": c.service, "container": c.name, "id": c.id[:12], "state": c.state, "health": c.health,
+                "started_at": c.started_at.isoformat() if c.started_at else None,
+                "uptime_seconds": round((now - c.started_at).total_seconds(), 1) if c.started_at and c.running else None,
+                "restart_count": c.restart_count, "exit_code": c.exit_code,
+                "ports": [f"{ip or '0.0.0.0'}:{hp}->{cp}" for cp, ip, hp in c.ports],
+                "dev_mode": c.labels.get("dev.devenv.managed") == "true",
+            }
+            for c in sorted(containers, key=lambda c: c.service)
+        ],
+        "mounts": [{"type": m.type, "source": m.source, "destination": m.destination, "rw": m.rw} for m in server.mounts] if server else [],
+        "caches": cache_sizes(root / CACHE_DIR),
+        "watching": state.watcher_alive(st),
+        "last_reload": st.get("last_reload"),
+        "reloads": st.get("reloads", 0),
+    }
+
+
+def cache_sizes(folder: Path) -> dict[str, Any]:
+    """Bytes in each cache folder; stops early on huge caches and says so (``complete``: false)."""
+    out: dict[str, Any] = {}
+    deadline = time.monotonic() + SIZE_BUDGET
+    if not folder.is_dir():
+        return out
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        total, complete = 0, True
+        stack = [str(sub)]
+        while stack:
+            if time.monotonic() > deadline:
+                complete = False
+                break
+            try:
+                with os.scandir(stack.pop()) as it:
+                    for entry in it:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        elif entry.is_file(follow_symlinks=False):
+                            total += entry.stat(follow_symlinks=False).st_size
+            except OSError:
+                continue
+        out[sub.name] = {"bytes": total, "complete": complete}
+    return out
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def render(d: dict[str, Any]) -> str:
+    lines = [f"project {d['project']} ({d['checkout']}), server service {d['server_service']}"]
+    if not d["services"]:
+        lines.append("no containers: start the stack with `devenv up`")
+    else:
+        rows = [(s["service"], s["state"], s["health"] or "-", _age(s["uptime_seconds"]), str(s["restart_count"]),
+                 "dev" if s["dev_mode"] else "-", ", ".join(s["ports"])) for s in d["services"]]
+        lines += ["", table(rows, ("service", "state", "health", "up", "restarts", "mode", "ports"))]
+    if d["mounts"]:
+        rows = [(m["source"], m["destination"], "rw" if m["rw"] else "ro", m["type"]) for m in d["mounts"]]
+        lines += ["", "mounts of the server container (as the engine sees them):", table(rows, ("source", "destination", "", "type"))]
+    if d["caches"]:
+        sizes = ", ".join(f"{k} {_size(v['bytes'])}{'' if v['complete'] else '+'}" for k, v in d["caches"].items())
+        lines += ["", f"caches: {sizes}"]
+    last = d.get("last_reload")
+    watching = "watching" if d["watching"] else "not watching"
+    if last:
+        when = datetime.fromtimestamp(last.get("finished_at", 0)).strftime("%H:%M:%S")
+        took = f"{last['seconds']:.2f} s" if last.get("seconds") is not None else "-"
+        lines.append(f"{watching}; last reload at {when}: {'ok' if last.get('ok') else 'FAILED'} in {took} "
+                     f"({last.get('action')}; {', '.join(last.get('paths', [])[:3])}); {d['reloads']} reloads")
+    else:
+        lines.append(f"{watching}; no reload yet")
+    return "\n".join(lines)

@@ -1,0 +1,156 @@
+"""``devenv up``: plan, preflight, start, wait until healthy, then watch."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from .. import preflight as P
+from ..context import AppContext
+from ..errors import EXIT_OK, DevenvError, EngineError, UnhealthyError
+from ..gate import wait_healthy
+from ..override import State
+from ..plan import CACHE_DIR, Plan
+from ..ui import TAG_READY, TAG_UP, UI, Progress
+from ..workspace import Workspace
+
+
+def run(app: AppContext, *, detach: bool = False, debug: bool = False, recreate: bool = False,
+        force: bool = False, timeout: float | None = None) -> int:
+    started = time.monotonic()
+    ui = app.ui
+    ws = app.workspace()
+    engine = app.engine()
+    plan = ws.plan(debug=debug)
+    preflight(ws, plan, ui)
+    for warning in plan.warnings:
+        ui.warn(warning)
+    had_containers = bool(engine.containers(plan.project_name))
+    result = ws.write_override(plan, force=force)
+    ui.emit(TAG_UP, f"starting project {plan.project_name}: {plan.service} ({plan.release.label}) in dev mode")
+    try:
+        with Progress(ui, "docker compose up") as progress:
+            engine.compose_up(ws.target(), [], force_recreate=recreate, on_line=progress.update)
+    except DevenvError:
+        if not had_containers and result.state is State.MISSING:
+            _roll_back(ws, result.created)
+        raise
+    deadline = time.monotonic() + (timeout or ws.settings["server.start_timeout"])
+    if not plan.health_url:
+        ui.warn(f"{plan.service} publishes no API port (9380) and server.health_url is not set: not checking health")
+    else:
+        ui.info(f"waiting for {plan.health_url} ({plan.health.ping or '/'}, then {plan.health.healthz or 'no healthz'})")
+        gate = wait_healthy(plan, engine, deadline)
+        if not gate.ok:
+            raise _unhealthy(ws, plan, gate.reason, engine)
+    ready = summary(ws, plan, time.monotonic() - started)
+    if detach:
+        ui.emit(TAG_READY, ready)
+        ui.info("not watching (--detach): run `devenv watch` to reload on save, `devenv down` to stop")
+        return EXIT_OK
+    return watch(app, ws, plan, ready=ready)
+
+
+def preflight(ws: Workspace, plan: Plan, ui: UI) -> None:
+    """Refuse to start when something is sure to fail; warn about what might."""
+    engine = ws.engine
+    check, _info = P.check_engine(engine)
+    _enforce(check, ui, engine=True)
+    _enforce(P.check_compose(engine), ui, engine=True)
+    _enforce(P.check_line_endings(ws.root), ui)
+    det = ws.detection
+    snap_texts = {}
+    for rel in ("docker/docker-compose.yml", "Dockerfile"):
+        path = ws.root / rel
+        snap_texts[rel] = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    _enforce(P.check_release(det.image, snap_texts["docker/docker-compose.yml"], snap_texts["Dockerfile"], dict(det.env)), ui)
+    ours = {port for c in engine.containers(plan.project_name) if c.running for (_cport, _ip, port) in c.ports}
+    uses = P.published_ports(ws.model())
+    if plan.debug_port:
+        uses.append(P.PortUse("127.0.0.1", plan.debug_port, f"{plan.service} debugger"))
+    for check in P.check_ports(uses, ours):
+        _enforce(check, ui)
+
+
+def _enforce(check: P.Check, ui: UI, *, engine: bool = False) -> None:
+    if check.status == P.FAIL:
+        error = EngineError if engine else DevenvError
+        raise error(check.message, fix=check.fix or None)
+    if check.status == P.WARN:
+        ui.warn(check.message + (f" (fix: {check.fix})" if check.fix else ""))
+
+
+def _roll_back(ws: Workspace, created: list[Path]) -> None:
+    """compose up failed on a stack devenv had never started: leave no trace of this attempt."""
+    ws.override_path.unlink(missing_ok=True)
+    for folder in sorted(created, key=lambda p: len(p.parts), reverse=True):
+        try:
+            folder.rmdir()  # only if still empty: never remove what something wrote
+        except OSError:
+            pass
+
+
+def _unhealthy(ws: Workspace, plan: Plan, reason: str, engine) -> UnhealthyError:
+    found = engine.containers(plan.project_name, plan.service)
+    log = engine.container_logs(found[0].id, tail=30) if found else ""
+    lines = [line for line in log.splitlines() if line.strip()][-30:]
+    return UnhealthyError(
+        f"{plan.service} is not healthy: {reason}",
+        fix="read the log above; `devenv logs` shows more, `devenv doctor` checks the usual causes",
+        details=(["last lines of the server's log:"] + ["  " + line for line in lines]) if lines else [],
+    )
+
+
+def summary(ws: Workspace, plan: Plan, seconds: float) -> str:
+    web = next((p for p in ws.model().services[plan.service].ports if p.target == 80 and p.published), None)
+    parts = [f"{plan.service} healthy in {seconds:.1f} s ({plan.release.label})", f"API {plan.health_url or '(not published)'}"]
+    if web:
+        parts.append(f"web http://{web.loopback_ip}:{web.published}")
+    if plan.debug_port:
+        parts.append(f"debugger 127.0.0.1:{plan.debug_port}")
+    mounted = ", ".join(plan.packages) if plan.mode == "packages" else "the whole checkout"
+    parts.append(f"mounted {mounted}; caches in {CACHE_DIR}")
+    return "; ".join(parts)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """First Ctrl-C (or SIGTERM) sets the event; a second one abandons whatever is in flight."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def watch(app: AppContext, ws: Workspace, plan: Plan, *, ready: str) -> int:
+    from ..session import WatchSession
+
+    engine = app.engine()
+    if hasattr(engine, "shield"):
+        engine.shield = True  # a Ctrl-C must not cut a compose recreate in half
+
+    def replan() -> Plan:
+        fresh = app.workspace()
+        new_plan = fresh.plan(debug=plan.debug_port is not None)
+        fresh.write_override(new_plan)
+        ws.__dict__.update(fresh.__dict__)
+        return new_plan
+
+    with stop_on_signals() as stop:
+        session = WatchSession(ws, plan, engine, app.ui, stop, replan=replan)
+        session.run(ready=ready)
+    app.ui.info("stopped watching; the stack is still running (`devenv down` stops it, `devenv watch` resumes)")
+    return EXIT_OK

@@ -1,0 +1,19 @@
+"""``devenv watch``: reload a stack that `devenv up --detach` started."""
+
+from __future__ import annotations
+
+from ..context import AppContext
+from ..errors import DevenvError
+from ..override import State, render
+from .up import watch
+
+
+def run(app: AppContext) -> int:
+    ws = app.workspace()
+    plan = ws.plan()
+    if ws.override_state(render(plan)) is not State.CURRENT:
+        raise DevenvError(f"{ws.override_path} is missing or out of date", fix="run `devenv up` (it plans, starts and watches)")
+    running = [c for c in app.engine().containers(plan.project_name, plan.service) if c.running]
+    if not running:
+        raise DevenvError(f"the {plan.service} container is not running", fix="run `devenv up`")
+    return watch(app, ws, plan, ready=f"watching {plan.service} (already running)")

@@ -1,0 +1,176 @@
+"""Checks that run before anything starts (``devenv up``) and in ``devenv doctor``.
+
+Each check returns a :class:`Check`: pass, warn or fail, with the fix.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from .detect import ENTRYPOINT, layout_version
+from .engine import Engine, EngineInfo
+from .errors import EngineError
+from .model import ComposeModel
+from .release import format_version, parse_version
+
+PASS, WARN, FAIL = "pass", "warn", "fail"
+MIN_COMPOSE = (2, 20, 0)  # `include:` in RAGFlow's compose file needs 2.20
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    message: str
+    fix: str = ""
+
+    def as_json(self) -> dict[str, str]:
+        return {"name": self.name, "status": self.status, "message": self.message, "fix": self.fix}
+
+
+def check_engine(engine: Engine) -> tuple[Check, EngineInfo | None]:
+    try:
+        info = engine.info()
+    except EngineError as e:
+        return Check("engine", FAIL, e.message, e.fix or ""), None
+    kind = "Podman" if info.is_podman else "Docker"
+    msg = f"{kind} {info.server_version} (API {info.api_version}) on {info.os}, context {info.context}"
+    if info.is_podman:
+        return Check("engine", WARN, msg + ": Podman answers the Docker API", "devenv is tested with Docker; init: true and bind mounts behave alike on Podman 4+"), info
+    return Check("engine", PASS, msg), info
+
+
+def check_compose(engine: Engine) -> Check:
+    try:
+        text = engine.compose_version()
+    except EngineError as e:
+        return Check("compose", FAIL, e.message, e.fix or "")
+    m = re.search(r"v?(\d+)\.(\d+)\.(\d+)", text or "")
+    version = tuple(int(x) for x in m.groups()) if m else None
+    if version is None:
+        return Check("compose", WARN, f"could not read the compose version from {text!r}")
+    if version < (2, 0, 0):
+        return Check("compose", FAIL, f"compose {text} is v1", "install compose v2 (the docker compose plugin)")
+    if version < MIN_COMPOSE:
+        return Check("compose", FAIL, f"compose {'.'.join(map(str, version))} is too old for RAGFlow's `include:`",
+                     "upgrade compose to 2.20 or later")
+    return Check("compose", PASS, f"compose {'.'.join(map(str, version))}")
+
+
+def check_line_endings(root: Path) -> Check:
+    path = root / ENTRYPOINT
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return Check("line endings", WARN, f"{ENTRYPOINT} is missing", "restore it: git checkout -- docker/entrypoint.sh")
+    if b"\r\n" in data:
+        return Check("line endings", FAIL, f"{ENTRYPOINT} has Windows (CRLF) line endings; bash in the container cannot run it",
+                     "git config core.autocrlf input && git rm --cached -r . -q && git reset --hard "
+                     "(or convert just this file: dos2unix docker/entrypoint.sh)")
+    return Check("line endings", PASS, f"{ENTRYPOINT} has LF line endings")
+
+
+def check_release(image: str, compose_text: str, dockerfile: str, env: dict[str, str]) -> Check:
+    tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+    tagged = parse_version(tag) if tag else None
+    layout = layout_version(compose_text, dockerfile, env)
+    if tagged is None:
+        return Check("release", PASS, f"image tag {tag or '(none)'}; checkout layout {format_version(layout)} or later")
+    if tagged < layout:
+        return Check("release", WARN,
+                     f"the checkout looks like {format_version(layout)} or later, but RAGFLOW_IMAGE is {image}: "
+                     "the mounted code and entrypoint may not fit the image",
+                     f"set RAGFLOW_IMAGE in docker/.env to the release you checked out, or check out {tag}")
+    return Check("release", PASS, f"checkout and image agree ({tag})")
+
+
+@dataclass(frozen=True)
+class PortUse:
+    host_ip: str
+    port: int
+    service: str
+
+
+def published_ports(model: ComposeModel) -> list[PortUse]:
+    return [PortUse(p.host_ip, p.published, name) for name, s in model.services.items() for p in s.ports if p.published]
+
+
+def check_ports(uses: Iterable[PortUse], ours: set[int], holders: dict[int, str] | None = None) -> list[Check]:
+    """Each host port the stack publishes must be free, unless this stack already holds it."""
+    checks = []
+    for use in uses:
+        if use.port in ours:
+            continue
+        problem = port_in_use(use.host_ip, use.port)
+        if problem is None:
+            continue
+        who = (holders or {}).get(use.port) or process_on_port(use.port)
+        held = f" (held by {who})" if who else ""
+        checks.append(Check(f"port {use.port}", FAIL, f"port {use.port} for {use.service} is in use{held}",
+                            f"stop what holds it, or change the port in docker/.env (e.g. SVR_HTTP_PORT) and run devenv up again"))
+    return checks or [Check("ports", PASS, "every published port is free")]
+
+
+def port_in_use(host_ip: str, port: int) -> str | None:
+    """Try to bind the port as Docker would; return why it fails, or None."""
+    addr = host_ip if host_ip not in ("", "::") else "0.0.0.0"
+    with socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((addr, port))
+        except OSError as e:
+            if e.errno in (errno.EADDRINUSE, errno.EACCES):
+                return e.strerror or "in use"
+            return None  # e.g. an address this host does not have: Docker will say so
+    return None
+
+
+def process_on_port(port: int) -> str | None:
+    """Name the local process listening on ``port`` (Linux /proc; None elsewhere or without permission)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if len(parts) > 9 and parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(parts[9])
+    if not inodes:
+        return None
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:[") and link[8:-1] in inodes:
+                    name = Path(f"/proc/{pid}/comm").read_text().strip()
+                    return f"process {pid} ({name})"
+        except OSError:
+            continue
+    return None
+
+
+def check_inotify(folder_count: int) -> Check:
+    try:
+        limit = int(Path("/proc/sys/fs/inotify/max_user_watches").read_text())
+    except (OSError, ValueError):
+        return Check("inotify", PASS, "not Linux: the native file watcher has no per-folder limit")
+    if folder_count >= limit * 0.9:
+        return Check("inotify", WARN, f"{folder_count} folders to watch, limit {limit}: devenv falls back to polling",
+                     "sudo sysctl fs.inotify.max_user_watches=524288 (add it to /etc/sysctl.conf to keep it)")
+    return Check("inotify", PASS, f"{folder_count} folders to watch, limit {limit}")
+
+
+def check_disk(path: Path, info: EngineInfo | None) -> Check:
+    free = shutil.disk_usage(path).free
+    gib = free / 2**30
+    if gib < 5:
+        return Check("disk", WARN, f"{gib:.1f} GiB free at {path}", "RAGFlow's image and caches need 10+ GiB: `docker system prune` frees space")
+    return Check("disk", PASS, f"{gib:.0f} GiB free at {path}")

@@ -1,0 +1,143 @@
+"""The watch loop: file events in, verified reloads out.
+
+Signal handlers only set ``stop``; the loop waits with ``stop.wait`` and every
+wait inside a reload honours it, so Ctrl-C ends the watch within a second
+(a container change already under way is let finish: see devenv._shield).
+Saves that land during a reload accumulate in the debouncer and are applied
+right after it: the running code always ends up matching the last save.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from . import rules as R
+from . import state
+from .engine import Engine
+from .errors import DevenvError, EngineError
+from .reloader import Reloader, ReloadReport
+from .ui import TAG_CHANGE, TAG_READY, TAG_RELOAD_FAILED, TAG_RELOAD_OK, UI
+from .workspace import Workspace
+
+IDLE_CHECK = 2.0  # seconds between checks of the server container while idle
+
+
+class WatchSession:
+    def __init__(self, ws: Workspace, plan, engine: Engine, ui: UI, stop: threading.Event,
+                 replan: Callable[[], object] | None = None) -> None:
+        self.ws, self.plan, self.engine, self.ui, self.stop = ws, plan, engine, ui, stop
+        s = ws.settings
+        self.rules = R.default_rules(plan.packages or ws.detection.packages, plan.processes, s)
+        self.known = [p.name for p in plan.processes]
+        self.reloader = Reloader(plan, ws.target(), engine, ws.root, stop=stop, reload_timeout=s["server.reload_timeout"],
+                                 replan=replan, log=lambda line: ui.detail(line) if line else None)
+        self.reloads = 0
+        self._engine_down = False
+        self._container_reported: str | None = None
+        self._printed_failure: tuple[str, str] | None = None
+
+    def run(self, ready: str = "") -> None:
+        from .watch.debounce import Debouncer
+        from .watch.ignore import load_ignore_rules
+        from .watch.watcher import Watcher
+
+        s = self.ws.settings
+        ignore = load_ignore_rules(self.ws.root, extra=tuple(s["watch.ignore"]))
+        debouncer = Debouncer(quiet=s["watch.debounce_ms"] / 1000, max_wait=s["watch.max_wait_ms"] / 1000)
+        polling = {"auto": None, "always": True, "never": False}[s["watch.polling"]]
+        state.update(self.ws.root, watch_pid=os.getpid(), watch_started=time.time())
+        with Watcher(self.ws.root, ignore, lambda path, kind: debouncer.add(path, kind), force_polling=polling,
+                     log=self.ui.warn) as watcher:
+            self.ui.info(f"watching {watcher.watch_count} folders ({watcher.mode}); "
+                         f"reloads: {', '.join(self.known) or 'container'}; Ctrl-C stops watching")
+            if ready:
+                self.ui.emit(TAG_READY, ready)  # after the watcher runs: VS Code's "ready" means saves count
+            last_idle = time.monotonic()
+            while not self.stop.is_set():
+                batch = debouncer.next_batch(self.stop, timeout=IDLE_CHECK)
+                if batch is None:
+                    if time.monotonic() - last_idle >= IDLE_CHECK:
+                        self.idle_check()
+                        last_idle = time.monotonic()
+                    continue
+                self.handle(sorted(batch.paths), batch.last)
+        state.update(self.ws.root, watch_pid=None)
+        self.reloader.close()
+
+    def handle(self, paths: list[str], saved_at: float) -> ReloadReport | None:
+        decision = R.decide(paths, self.rules, self.known)
+        for notice in decision.notices:
+            self.ui.info(notice)
+        if decision.web:
+            self.web_changed(decision)
+        if decision.action in (R.NONE, R.NOTICE, R.WEB):
+            return None
+        shown = ", ".join(decision.paths[:3]) + (f" (+{len(decision.paths) - 3} more)" if len(decision.paths) > 3 else "")
+        self.ui.emit(TAG_CHANGE, f"{shown} -> {decision.describe()}")
+        report = self.reloader.run(decision, saved_at)
+        self.reloads += 1
+        self.print_report(report)
+        state.update(self.ws.root, last_reload=report.as_json(), reloads=self.reloads)
+        return report
+
+    def print_report(self, report: ReloadReport) -> None:
+        if report.interrupted:
+            self.ui.info("reload interrupted")
+            return
+        self.ui.emit(TAG_RELOAD_OK if report.ok else TAG_RELOAD_FAILED, report.summary())
+        failure = report.failure
+        if failure is None:
+            self._printed_failure = None
+            return
+        if failure.signature != self._printed_failure:  # each traceback once; a fix clears it
+            self.ui.emit("error", f"{failure.location}: {failure.message}")
+            for line in failure.lines[-30:]:
+                self.ui.detail(line)
+            self._printed_failure = failure.signature
+        self.ui.info("waiting for the next save (the server will be restarted then)")
+
+    def web_changed(self, decision: R.Decision) -> None:
+        build = self.ws.settings["reload.web_build"]
+        if not build:
+            self.ui.info("web/src changed: the container serves the image's web/dist; build the UI "
+                         "(cd web && npm run build) or set reload.web_build in devenv.toml")
+            return
+        from .webui import build_and_copy
+
+        try:
+            seconds = build_and_copy(self.ws.root, build, self.engine, self.reloader.server_container().id)
+            self.ui.emit(TAG_RELOAD_OK, f"web/src -> web UI built and copied in {seconds:.1f} s")
+        except DevenvError as e:
+            self.ui.emit(TAG_RELOAD_FAILED, f"web/src -> web UI build: {e.message}")
+
+    def idle_check(self) -> None:
+        """Notice a server container killed, or an engine gone, and bring the stack back."""
+        try:
+            container = self.reloader.find_container()
+        except EngineError as e:
+            if not self._engine_down:
+                self.ui.warn(f"{e.message}; devenv keeps watching and retries")
+                self._engine_down = True
+            return
+        if self._engine_down:
+            self.ui.info("the Docker engine is back")
+            self._engine_down = False
+        if container is not None and container.state in ("running", "restarting"):
+            self._container_reported = None
+            return
+        what = "is gone" if container is None else f"is {container.state} (exit code {container.exit_code})"
+        if self._container_reported != what:
+            self.ui.warn(f"the {self.plan.service} container {what}; starting it again")
+            self._container_reported = what
+        report = ReloadReport((), "start the container")
+        started = time.time()
+        try:
+            self.engine.compose_up(self.ws.target(), [self.plan.service], on_line=lambda line: None)
+            self.reloader.await_container(time.monotonic(), started, report)
+        except DevenvError as e:
+            report.error = e.message
+        self.print_report(report)
