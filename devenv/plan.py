@@ -175,8 +175,8 @@ def make_plan(
         env["PYTHONPYCACHEPREFIX"] = PYCACHE_TARGET
     if settings["mounts.caches"]:
         env["UV_LINK_MODE"] = "copy"  # the cache is another filesystem: no hardlinks
-    for spec in settings["mounts.extra"]:
-        mounts.append(_extra_mount(spec))
+    mounts, replaced = _extras_win(mounts, [_extra_mount(spec) for spec in settings["mounts.extra"]])
+    warnings += replaced
 
     mounts, clashes = _drop_clashes(mounts, svc)
     warnings += clashes
@@ -187,7 +187,12 @@ def make_plan(
         if not release.debugpy:
             warnings.append(f"{release.label} has no RAGFLOW_DEBUGPY_LISTEN: the debugger port will not answer")
         env["RAGFLOW_DEBUGPY_LISTEN"] = str(debug_port)
-        ports.append(f"127.0.0.1:{debug_port}:{debug_port}")
+        published = svc.published(debug_port)
+        if published is None:
+            ports.append(f"127.0.0.1:{debug_port}:{debug_port}")
+        else:  # a second mapping of the same port would make `up` fail
+            where = published.host_ip or "every address"
+            warnings.append(f"{svc.name} already publishes port {debug_port} (on {where}); devenv adds no port of its own for the debugger")
 
     kept_dirs, host_files, kept = _stack_binds(svc, model, det.root)
     for m in mounts:
@@ -261,6 +266,19 @@ def _extra_mount(spec: str) -> Mount:
     return Mount("bind", m["src"], dst, "extra (devenv.toml)", read_only=m["mode"] == "ro")
 
 
+def _extras_win(mounts: list[Mount], extras: list[Mount]) -> tuple[list[Mount], list[str]]:
+    """An extra mount replaces devenv's own at the same target (compose would keep only the last)."""
+    targets = {m.target for m in extras}
+    if len(targets) < len(extras):
+        twice = next(t for t in targets if sum(m.target == t for m in extras) > 1)
+        raise ConfigError(f"mounts.extra mounts {twice} twice", fix="keep one mount per container path")
+    warnings = [
+        f"mounts.extra mounts {m.target}, which devenv would mount from {m.source} ({m.why}); the extra mount wins"
+        for m in mounts if m.target in targets
+    ]
+    return [m for m in mounts if m.target not in targets] + extras, warnings
+
+
 def _drop_clashes(mounts: list[Mount], svc: ServiceSpec) -> tuple[list[Mount], list[str]]:
     """The override only adds: where the stack already mounts a target, keep the stack's."""
     kept, warnings = [], []
@@ -280,12 +298,14 @@ def _stack_binds(svc: ServiceSpec, model: ComposeModel, root: str) -> tuple[list
             if v.type != "bind":
                 continue
             rel = relative_to_root(v.source, root)
+            if service.name == svc.name:
+                kept.append(f"{rel} -> {v.target}")
+            if _is_absolute(rel):
+                continue  # outside the checkout (e.g. /var/run/docker.sock): not ours to create or check
             if PurePosixPath(rel).suffix and not v.source.endswith(("/", "\\")):
                 files.append(rel)
             else:
                 dirs.append(rel)
-            if service.name == svc.name:
-                kept.append(f"{rel} -> {v.target}")
     return dirs, files, kept
 
 
