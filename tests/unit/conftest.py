@@ -24,5 +24,5 @@ def _no_devenv_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
     for key in list(os.environ):
-        if key.startswith("DEVENV_") or key in ("COMPOSE_PROFILES", "DEVICE", "DOC_ENGINE", "RAGFLOW_IMAGE"):
+        if key.startswith("DEVENV_") and key != "DEVENV_UPDATE_GOLDEN" or key in ("COMPOSE_PROFILES", "DEVICE", "DOC_ENGINE", "RAGFLOW_IMAGE"):
             monkeypatch.delenv(key)
