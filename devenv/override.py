@@ -53,10 +53,11 @@ def classify(existing: str | None, wanted: str) -> State:
     """
     if existing is None:
         return State.MISSING
-    if existing.replace("\r\n", "\n") == wanted:
+    text = existing.replace("\r\n", "\n")  # before the search: "$" does not match before "\r"
+    if text == wanted:
         return State.CURRENT
-    m = _DIGEST.search(existing)
+    m = _DIGEST.search(text)
     if not m:
         return State.FOREIGN
-    body = existing.replace("\r\n", "\n")[m.end() + 1 :]
+    body = text[m.end() + 1 :]
     return State.STALE if digest(body) == m.group(1) else State.EDITED
