@@ -140,11 +140,12 @@ def compose_config(target: Target, environ: Mapping[str, str] | None = None) -> 
     enabled = {n: s for n, s in services.items() if not s.get("profiles") or profiles & set(s["profiles"])}
     name = name or scope.get("COMPOSE_PROJECT_NAME") or re.sub(r"[^a-z0-9_-]", "", project.name.lower())
     used = {v["source"] for s in enabled.values() for v in s.get("volumes", ()) if v.get("type") == "volume"}
-    return {  # like compose, only the volumes the enabled services use
+    return {  # like compose: keys sorted (Go maps), only the volumes the enabled services use
         "name": name,
-        "networks": {n: {"name": f"{name}_{n}", "ipam": {}, **body} for n, body in (networks or {"default": {}}).items()},
-        "services": enabled,
-        "volumes": {v: {"name": f"{name}_{v}", **body} for v, body in volumes.items() if v in used},
+        "networks": {n: {"name": f"{name}_{n}", "ipam": {}, **networks[n]} for n in sorted(networks)} if networks
+        else {"default": {"name": f"{name}_default", "ipam": {}}},
+        "services": {n: enabled[n] for n in sorted(enabled)},
+        "volumes": {v: {"name": f"{name}_{v}", **volumes[v]} for v in sorted(volumes) if v in used},
     }
 
 

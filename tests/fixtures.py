@@ -534,3 +534,17 @@ def plan_for(root: Path, *, debug: bool = False, **kwargs):
 
     det, settings, model, dirs = planning_inputs(root, **kwargs)
     return make_plan(det, settings, model, checkout_dirs=dirs, debug=debug)
+
+
+# --- recorded real output ----------------------------------------------------------------------
+
+RECORDED_ROOT = "/src/ragflow"  # where recorded output says the checkout was
+RECORDED_CONFIG = Path(__file__).resolve().parent / "data" / "compose-config-v0.24.json"
+
+
+def recorded_form(config_json: str, root: Path) -> str:
+    """Compose's JSON as stored in tests/data: the checkout at RECORDED_ROOT, secrets masked."""
+    text = config_json.replace(str(root), RECORDED_ROOT)
+    for key, value in PASSWORDS.items():
+        text = text.replace(value, f"masked-{key.lower().replace('_', '-')}")
+    return text
