@@ -318,7 +318,6 @@ class IgnoreRules:
             rule for rule in (_parse_dockerignore_line(line, ".dockerignore") for line in dockerignore) if rule
         ]
         self._git_files = sum(1 for lines in gitignores.values() if lines)
-        self._has_dockerignore = bool(self._docker)
 
         # Defaults are absolute: a "!" among them would only weaken what must hold.
         self._defaults = [_Rule(r.regex, False, r.dir_only, r.basename, r.source, r.text) for r in self._defaults]
