@@ -98,6 +98,7 @@ class Engine(Protocol):
     def exec(self, container: str, argv: Sequence[str], *, workdir: str | None = None) -> tuple[int, str]: ...
     def copy_in(self, container: str, folder: str, files: dict[str, bytes]) -> None: ...
     def interactive(self, container: str, argv: Sequence[str], *, workdir: str | None = None) -> int: ...
+    def image_present(self, ref: str) -> bool: ...
     def container_logs(self, container: str, *, since: float | None = None, tail: int = 200) -> str: ...
     def agent(self, container: str) -> "Agent": ...
     def events(self, project: str, stop: threading.Event) -> Iterator[dict[str, Any]]: ...
@@ -160,6 +161,17 @@ class DockerEngine:
         except docker.errors.DockerException as e:
             raise EngineError(f"cannot run {argv[0]} in {container}: {e}", fix="is the container running? see `devenv status`") from None
         return result.exit_code, (result.output or b"").decode("utf-8", "replace")
+
+    def image_present(self, ref: str) -> bool:
+        import docker
+
+        try:
+            self._client().api.inspect_image(ref)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
+        except docker.errors.DockerException as e:
+            raise engine_unreachable(str(e)) from None
 
     def interactive(self, container: str, argv: Sequence[str], *, workdir: str | None = None) -> int:
         """Run ``argv`` in the container attached to this terminal (the docker CLI handles the TTY)."""

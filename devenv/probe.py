@@ -56,7 +56,7 @@ def reload(req):
                 sent.append(p)
             except OSError:
                 pass
-    return {"mismatched": bad, "signalled": sent, "before": before}
+    return {"mismatched": bad, "seen": dict((p, digest(p)) for p in bad), "signalled": sent, "before": before}
 
 def handle(req):
     op = req.get("op")

@@ -113,10 +113,14 @@ class Reloader:
         answer = agent.request({"op": "reload", "expect": expect, "scripts": scripts,
                                 "wait_ms": int(MOUNT_LAG * 1000), "force": force})
         if answer["mismatched"]:
-            bad = answer["mismatched"][0]
-            report.error = (f"the container does not see the saved bytes of {self._host_path(bad)} "
-                            "(the bind mount is not live: on Docker Desktop check file sharing for this folder)")
-            return
+            # A newer save may have landed since the hashes were taken: compare with the host's bytes now.
+            now = self.expected_hashes(self._host_path(p) for p in answer["mismatched"])
+            stale = [p for p in answer["mismatched"] if now.get(p) != answer["seen"].get(p)]
+            if stale:
+                report.error = (f"the container does not see the saved bytes of {self._host_path(stale[0])} "
+                                "(the bind mount is not live: on Docker Desktop check file sharing for this folder)")
+                return
+            answer = agent.request({"op": "reload", "expect": now, "scripts": scripts, "wait_ms": 0, "force": True})
         if expect:
             report.details.append(f"bytes match ({len(expect)} file{'s' if len(expect) != 1 else ''})")
         before = {(p["pid"], p["start"]) for p in answer["before"]}
