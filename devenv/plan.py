@@ -21,6 +21,7 @@ STATE_DIR = ".devenv"  # devenv's one git-ignored folder in the checkout
 CACHE_DIR = f"{STATE_DIR}/cache"
 API_PORT = 9380
 MODELS_PATH = "rag/res/deepdoc"
+MODELS_VOLUME = "devenv-deepdoc-models"
 PYCACHE_TARGET = "/root/.cache/devenv-pycache"
 CACHES = (("uv", "/root/.cache/uv"), ("pip", "/root/.cache/pip"), ("huggingface", "/root/.cache/huggingface"))
 MANAGED_LABEL = "dev.devenv.managed"
@@ -144,7 +145,6 @@ def make_plan(
     mode = settings["mounts.mode"]
     warnings: list[str] = []
     mounts: list[Mount] = []
-    volumes: list[str] = []
     host_dirs: list[str] = []
 
     packages = _packages(settings, det, checkout_dirs) if mode == "packages" else ()
@@ -156,13 +156,10 @@ def make_plan(
             ("devenv-conf", "/ragflow/conf", "rendered config stays out of the checkout"),
         ):
             mounts.append(Mount("volume", name, target, why))
-            volumes.append(name)
     for pkg in packages:
         mounts.append(Mount("bind", pkg, f"/ragflow/{pkg}", "source package"))
     if settings["mounts.models_volume"] and (mode == "checkout" or "rag" in packages):
-        mounts.append(Mount("volume", "devenv-deepdoc-models", f"/ragflow/{MODELS_PATH}", "the image's models, filled on first use"))
-        volumes.append("devenv-deepdoc-models")
-        host_dirs.append(MODELS_PATH)  # the mount point inside the bind; made by us, not by root
+        mounts.append(Mount("volume", MODELS_VOLUME, f"/ragflow/{MODELS_PATH}", "the image's models, filled on first use"))
     if svc.volume_at("/ragflow/logs") is None:
         mounts.append(Mount("bind", f"{STATE_DIR}/logs", "/ragflow/logs", "server logs"))
     if settings["mounts.caches"]:
@@ -180,6 +177,9 @@ def make_plan(
 
     mounts, clashes = _drop_clashes(mounts, svc)
     warnings += clashes
+    volumes = [m.source for m in mounts if m.kind == "volume"]  # those an extra or the stack did not replace
+    if MODELS_VOLUME in volumes:
+        host_dirs.append(MODELS_PATH)  # the mount point inside the bind; made by us, not by root
     ports: list[str] = []
     debug_port = None
     if debug:
