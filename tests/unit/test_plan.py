@@ -100,6 +100,13 @@ def test_no_models_volume_without_rag_or_when_disabled(checkout) -> None:
     assert volumes(off) == {} and "rag/res/deepdoc" not in off.host_dirs
 
 
+def test_models_volume_replaced_by_an_extra_mount_is_not_declared(checkout) -> None:
+    plan = plan_for(checkout("v0.24.0"), config_text='[mounts]\nextra = ["../models:/ragflow/rag/res/deepdoc:ro"]\n')
+    assert volumes(plan) == {} and plan.named_volumes == () and "volumes" not in plan.override()
+    assert "rag/res/deepdoc" not in plan.host_dirs
+    assert any("/ragflow/rag/res/deepdoc" in w for w in plan.warnings)
+
+
 def test_logs_mount_only_when_the_stack_has_none(checkout) -> None:
     root = checkout("v0.24.0")
     assert "/ragflow/logs" not in binds(plan_for(root))
