@@ -51,7 +51,7 @@ class WatchSession:
         polling = {"auto": None, "always": True, "never": False}[s["watch.polling"]]
         state.update(self.ws.root, watch_pid=os.getpid(), watch_started=time.time())
         with Watcher(self.ws.root, ignore, lambda path, kind: debouncer.add(path, kind), force_polling=polling,
-                     log=self.ui.warn) as watcher:
+                     log=lambda text: self.ui.warn(text.removeprefix("devenv watch: "))) as watcher:
             self.ui.info(f"watching {watcher.watch_count} folders ({watcher.mode}); "
                          f"reloads: {', '.join(self.known) or 'container'}; Ctrl-C stops watching")
             if ready:
@@ -69,7 +69,12 @@ class WatchSession:
         self.reloader.close()
 
     def handle(self, paths: list[str], saved_at: float) -> ReloadReport | None:
-        decision = R.decide(paths, self.rules, self.known)
+        if "" in paths:  # the kernel's event queue overflowed: anything may have changed
+            self.ui.warn("too many file events at once; reloading every process to be safe")
+            decision = R.Decision(R.SIGNAL, frozenset(self.known), tuple(p for p in paths if p) or ("(overflow)",),
+                                  ("event overflow",))
+        else:
+            decision = R.decide(paths, self.rules, self.known)
         for notice in decision.notices:
             self.ui.info(notice)
         if decision.web:
