@@ -45,14 +45,21 @@ def _main(
     ctx.obj = {"project": project, "quiet": quiet}
 
 
+def new_context(project: Optional[Path], ui: Any) -> Any:
+    """The AppContext a command runs with. The one seam for CLI tests: they replace
+    this function to pass a fake engine and a fixed environment."""
+    from .context import AppContext
+
+    return AppContext(project=project, ui=ui)
+
+
 def _invoke(ctx: typer.Context, command: str, **kwargs: Any) -> None:
     """Run ``devenv.commands.<command>.run`` and turn its result into an exit code."""
-    from .context import AppContext
     from .ui import UI
 
     obj = ctx.obj or {}
     ui = UI(quiet=obj.get("quiet", False))
-    app_ctx = AppContext(project=obj.get("project"), ui=ui)
+    app_ctx = new_context(obj.get("project"), ui)
     try:
         module = importlib.import_module(f"devenv.commands.{command}")
         code = module.run(app_ctx, **kwargs)
