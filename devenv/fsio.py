@@ -106,15 +106,19 @@ def ensure_dirs(root: Path, rels: Iterable[str]) -> list[Path]:
     Each must end up a writable folder: Docker would otherwise create it as an
     empty root-owned one, or refuse (Docker Desktop).
     """
-    created: list[Path] = []
-    for rel in rels:
-        path = Path(rel) if Path(rel).is_absolute() else root / rel
+    paths = [Path(rel) if Path(rel).is_absolute() else root / rel for rel in rels]
+    for path in paths:  # every check before the first folder is made: a refusal writes nothing
         if path.is_dir():
             if not os.access(path, os.W_OK | os.X_OK):
                 raise DevenvError(f"{path} is not writable by you", fix=f"fix its owner: sudo chown -R $(id -u):$(id -g) '{path}'")
+        else:
+            blocker = path if path.exists() else next((p for p in path.parents if p.exists()), None)
+            if blocker is not None and not blocker.is_dir():
+                raise DevenvError(f"{blocker} should be a folder but is a file", fix="move the file away, then try again")
+    created: list[Path] = []
+    for path in paths:
+        if path.is_dir():
             continue
-        if path.exists():
-            raise DevenvError(f"{path} should be a folder but is a file", fix="move the file away, then try again")
         try:
             path.mkdir(parents=True)
         except OSError as e:

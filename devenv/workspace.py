@@ -106,8 +106,8 @@ class Workspace:
             )
         if state is not State.CURRENT:
             self._validate(text)
+        created = fsio.ensure_dirs(self.root, plan.host_dirs)  # first: it refuses before writing anything
         fsio.ensure_state_dir(self.root)
-        created = fsio.ensure_dirs(self.root, plan.host_dirs)
         if state is not State.CURRENT:
             if state in (State.EDITED, State.FOREIGN):
                 fsio.atomic_write(self.override_path.with_name(OVERRIDE_NAME + ".bak"), fsio.read_text(self.override_path) or "")
