@@ -10,9 +10,10 @@ Usage: ``python -m devenv._shield docker compose ...``.
 import os
 import sys
 
-if hasattr(os, "setsid"):
-    try:
-        os.setsid()
-    except OSError:  # already a session leader
-        pass
-os.execvp(sys.argv[1], sys.argv[1:])
+if __name__ == "__main__":  # importing it (pytest --doctest-modules) must not exec anything
+    if hasattr(os, "setsid"):
+        try:
+            os.setsid()
+        except OSError:  # already a session leader
+            pass
+    os.execvp(sys.argv[1], sys.argv[1:])
