@@ -42,7 +42,8 @@ class FakeEngine:
 
     def __init__(self, config: ConfigSource = None, *, containers: Sequence[ContainerState] = (),
                  exec_result: tuple[int, str] | Callable[[str, Sequence[str]], tuple[int, str]] = (0, ""),
-                 logs: str = "", agent: Any = None, events: Sequence[Mapping[str, Any]] = ()) -> None:
+                 logs: str = "", agent: Any = None, events: Sequence[Mapping[str, Any]] = (),
+                 interactive: int = 0, images: Sequence[str] | None = None) -> None:
         self.calls: list[Call] = []
         self.config = compose_config if config is None else config
         self.containers_result = list(containers)
@@ -50,6 +51,8 @@ class FakeEngine:
         self.logs = logs
         self.agent_result = agent
         self.events_result = list(events)
+        self.interactive_result = interactive
+        self.images = None if images is None else set(images)  # None: every image is present
         self.version = "2.40.3"
 
     def _record(self, name: str, *args: Any, **kwargs: Any) -> None:
@@ -93,10 +96,21 @@ class FakeEngine:
         self._record("containers", project, service)
         return [c for c in self.containers_result if service is None or c.service == service]
 
-    def exec(self, container: str, argv: Sequence[str], *, timeout: float = 30) -> tuple[int, str]:
-        self._record("exec", container, tuple(argv), timeout=timeout)
+    def exec(self, container: str, argv: Sequence[str], *, workdir: str | None = None) -> tuple[int, str]:
+        self._record("exec", container, tuple(argv), workdir=workdir)
         result = self.exec_result
         return result(container, argv) if callable(result) else result
+
+    def copy_in(self, container: str, folder: str, files: dict[str, bytes]) -> None:
+        self._record("copy_in", container, folder, dict(files))
+
+    def interactive(self, container: str, argv: Sequence[str], *, workdir: str | None = None) -> int:
+        self._record("interactive", container, tuple(argv), workdir=workdir)
+        return self.interactive_result
+
+    def image_present(self, ref: str) -> bool:
+        self._record("image_present", ref)
+        return self.images is None or ref in self.images
 
     def container_logs(self, container: str, *, since: float | None = None, tail: int = 200) -> str:
         self._record("container_logs", container, since=since, tail=tail)
@@ -113,7 +127,7 @@ class FakeEngine:
 
 # --- docker compose config, without Docker ------------------------------------------------------
 
-CONFIG_FAILED = "the compose files do not load"  # DockerEngine.compose_config's summary
+CONFIG_FAILED = "the compose files do not load"  # DockerEngine.compose_config's summary and hint, below
 
 
 def compose_config(target: Target, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -151,17 +165,18 @@ def compose_config(target: Target, environ: Mapping[str, str] | None = None) -> 
 
 def _load(path: Path, scope: Mapping[str, str], target: Target) -> dict[str, Any]:
     argv = ["docker", "compose", "--project-directory", str(target.project_dir), "-f", str(path), "config", "--format", "json"]
+    hint = "fix the file named above; check with: docker compose -f " + " -f ".join(str(f) for f in target.files) + " config"
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise compose_failure(CONFIG_FAILED, argv, 1, "", f"open {path}: no such file or directory", None) from None
+        raise compose_failure(CONFIG_FAILED, argv, 1, "", f"open {path}: no such file or directory", hint) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
         problem = getattr(e, "problem", None) or str(e)
-        raise compose_failure(CONFIG_FAILED, argv, 1, "", f"yaml: {where}{problem}", None) from None
+        raise compose_failure(CONFIG_FAILED, argv, 1, "", f"yaml: {where}{problem}", hint) from None
     if not isinstance(doc, dict):
-        raise compose_failure(CONFIG_FAILED, argv, 1, "", f"{path}: Top-level object must be a mapping", None)
+        raise compose_failure(CONFIG_FAILED, argv, 1, "", f"{path}: Top-level object must be a mapping", hint)
     return _interpolate(doc, scope)
 
 

@@ -95,3 +95,16 @@ def test_fake_engine_raises_and_delegates(tmp_path: Path) -> None:
     FakeEngine(lambda target: seen.append(target) or {"services": {}}).compose_config(t)
     assert seen == [t]
     assert FakeEngine(exec_result=lambda c, argv: (1, c + argv[0])).exec("box", ["ls"]) == (1, "boxls")
+
+
+def test_fake_engine_has_every_method_of_the_protocol_with_the_same_parameters() -> None:
+    import inspect
+
+    from devenv.engine import Engine
+
+    for name, method in inspect.getmembers(Engine, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        want = [(p.name, p.kind) for p in inspect.signature(method).parameters.values()]
+        have = [(p.name, p.kind) for p in inspect.signature(getattr(FakeEngine, name)).parameters.values()]
+        assert have == want, name

@@ -99,8 +99,15 @@ def test_ensure_dirs_refuses_a_file_in_the_way(tmp_path: Path) -> None:
 
 def test_ensure_dirs_refuses_a_file_on_the_way(tmp_path: Path) -> None:
     (tmp_path / "rag").write_text("a file where a folder should be")
-    with pytest.raises(DevenvError, match="cannot create"):
+    with pytest.raises(DevenvError, match=r"rag should be a folder but is a file"):
         fsio.ensure_dirs(tmp_path, ["rag/res/deepdoc"])
+
+
+def test_ensure_dirs_refusal_creates_nothing(tmp_path: Path) -> None:
+    (tmp_path / "api").write_text("x")
+    with pytest.raises(DevenvError):
+        fsio.ensure_dirs(tmp_path, [".devenv/cache/uv", "docker/logs", "api"])
+    assert listing(tmp_path) == ["api"]
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
