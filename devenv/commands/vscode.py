@@ -29,7 +29,8 @@ in them, so a parse-and-dump rewrite would drop every comment. Instead:
    must be exactly what they were, devenv's entries exactly what it wanted. Only
    if that check fails (a file shaped in a way the edits did not foresee) does
    devenv fall back to writing the merged data without comments, and then it
-   first keeps the original as ``tasks.json.bak``/``launch.json.bak`` and says so.
+   first keeps the original as ``tasks.json.bak``/``launch.json.bak`` (``.bak2``, ...
+   when one is there already) and says so.
 
 A file that does not parse, or whose ``"tasks"`` is not a list, is left alone:
 the command stops with the line and column, and writes nothing (neither file).
@@ -165,7 +166,7 @@ def run(app: AppContext, *, dry_run: bool = False) -> int:
             results.append((target, path, before, merge(before, target)))
         except JsoncError as e:
             raise DevenvError(f"{path} is not JSON with comments that devenv can read: {e}",
-                              fix=f"fix it (VS Code marks the spot when you open it), or move it away and run `devenv vscode` again") from None
+                              fix="fix it (VS Code marks the spot when you open it), or move it away and run `devenv vscode` again") from None
     for target, path, before, merged in results:  # all read and merged before anything is written
         if dry_run:
             app.ui.print(f"// {target.rel}{'' if merged.changed else ' (unchanged)'}")
@@ -174,8 +175,9 @@ def run(app: AppContext, *, dry_run: bool = False) -> int:
             app.ui.info(f"{path} already has devenv's entries: unchanged")
         else:
             if not merged.preserved:
-                atomic_write(path.with_name(path.name + ".bak"), before or "")
-                app.ui.warn(f"{path}: could not keep its comments and layout; the original is {path.name}.bak")
+                backup = _free_backup(path)
+                atomic_write(backup, before or "")
+                app.ui.warn(f"{path}: could not keep its comments and layout; the original is {backup.name}")
             atomic_write(path, merged.text)
             app.ui.info(f"{'wrote' if before is None else 'updated'} {path}")
     if dry_run:
@@ -196,6 +198,15 @@ def _read(path: Path) -> str | None:
         return None
     except (UnicodeDecodeError, OSError) as e:
         raise DevenvError(f"cannot read {path}: {e}", fix="save it as UTF-8 text, or move it away") from None
+
+
+def _free_backup(path: Path) -> Path:
+    """``tasks.json.bak``, or ``tasks.json.bak2``, ... when an older backup is there: none is overwritten."""
+    backup, n = path.with_name(path.name + ".bak"), 1
+    while backup.exists():
+        n += 1
+        backup = path.with_name(f"{path.name}.bak{n}")
+    return backup
 
 
 def _mounted_packages(ws: Any) -> tuple[str, ...]:

@@ -255,11 +255,13 @@ def test_safety_net_keeps_a_bak_when_the_edit_cannot_be_verified(checkout, monke
     path = root / ".vscode/tasks.json"
     path.parent.mkdir()
     path.write_text(USER_TASKS)
+    path.with_name("tasks.json.bak").write_text("an older backup")
     monkeypatch.setattr(V, "_edits", lambda text, *a: [(0, 1, "")])  # an edit that breaks the file
     result = invoke(root)
     assert result.exit_code == 0
-    assert "could not keep its comments and layout; the original is tasks.json.bak" in result.output
-    assert path.with_name("tasks.json.bak").read_text() == USER_TASKS
+    assert "could not keep its comments and layout; the original is tasks.json.bak2" in result.output
+    assert path.with_name("tasks.json.bak2").read_text() == USER_TASKS
+    assert path.with_name("tasks.json.bak").read_text() == "an older backup"  # no backup is overwritten
     data = read(path)
     assert [t["label"] for t in data["tasks"]] == ["build web", "devenv: up", "lint", "devenv: up (debug)", "devenv: down", "devenv: verify"]
     assert data["tasks"][1] == EXPECTED_TASKS[0] and data["inputs"][0]["id"] == "x"
@@ -380,3 +382,27 @@ def test_other_errors_are_not_problems(error: DevenvError) -> None:
     lines = err.getvalue().splitlines()
     assert lines[0].startswith("[devenv] error: ")
     assert matching(V.ERROR_PATTERN, lines) == []
+
+
+@pytest.mark.parametrize("text", [
+    '{"version": "2.0.0", "tasks": [{"label": "mine"}]}',
+    '{\n    "tasks": [\n        {"label": "mine"} // same line\n    ]\n}\n',
+    '{\n\t"tasks": [\n\t\t{"label": "mine"}, /* c */\n\t],\n}\n',
+    '{\n\t"tasks": [\n\t\t{"label": "devenv: down", "args": ["old"]}, // stale\n\t\t{"label": "mine"}\n\t]\n}\n',
+    '{}',
+    '{ // nothing yet\n}',
+    '{"version": "2.0.0",}',
+    '{"tasks": []}',
+    '{"tasks": "x", "tasks": [{"label": "mine"}]}',  # duplicate key: the last one counts
+])
+def test_every_layout_is_edited_in_place_and_converges(text: str) -> None:
+    target = V.targets("packages", ["api"], 5678)[0]
+    once = V.merge(text, target)
+    assert once.preserved and once.changed
+    assert V.merge(once.text, target) == V.Merged(once.text, False, True)
+    items = V.parse(once.text).value["tasks"]
+    assert [t for t in items if t["label"] == "mine"] == ([{"label": "mine"}] if "mine" in text else [])
+    ours = [t for t in items if t["label"].startswith("devenv: ")]
+    assert len(ours) == len(EXPECTED_TASKS) and {t["label"]: t for t in ours} == {e["label"]: e for e in EXPECTED_TASKS}
+    for comment in re.findall(r"//[^\n]*|/\*.*?\*/", text):
+        assert comment in once.text
