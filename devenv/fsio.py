@@ -128,4 +128,9 @@ def ensure_dirs(root: Path, rels: Iterable[str]) -> list[Path]:
 
 
 def missing_files(root: Path, rels: Iterable[str]) -> list[str]:
-    return [rel for rel in rels if not (Path(rel) if Path(rel).is_absolute() else root / rel).is_file()]
+    """The stack's file binds whose source does not exist.
+
+    The plan guesses "file" from a suffix; a folder found there is accepted
+    (e.g. RAGFlow's ``./oceanbase/init.d``): compose binds whatever exists.
+    """
+    return [rel for rel in rels if not (Path(rel) if Path(rel).is_absolute() else root / rel).exists()]

@@ -252,6 +252,19 @@ def test_not_a_checkout(devenv: Devenv, tmp_path: Path) -> None:
     assert tree(tmp_path) == before and devenv.engine.calls == []
 
 
+def test_a_stack_folder_with_a_suffix_is_not_a_missing_file(devenv: Devenv, checkout) -> None:
+    # RAGFlow's oceanbase service binds ./oceanbase/init.d, a folder whose name looks like a file's
+    root = checkout("v0.24.0")
+    (root / "docker" / "oceanbase" / "init.d").mkdir(parents=True)
+    (root / "docker" / "oceanbase" / "init.d" / "vec_memory.sql").write_text("SELECT 1;\n")
+    compose = root / "docker" / "docker-compose-base.yml"
+    compose.write_text(compose.read_text().replace(
+        "      - ./init.sql:/data/application/init.sql\n",
+        "      - ./init.sql:/data/application/init.sql\n      - ./oceanbase/init.d:/root/boot/init.d\n"))
+    result = devenv("-C", root, "plan")
+    assert result.exit_code == EXIT_OK, result.stderr
+
+
 def test_checkout_path_with_spaces_and_non_ascii(devenv: Devenv, tmp_path: Path) -> None:
     root = make_checkout(tmp_path / "my projects" / "ragflow été 数据", "v0.27.0")
     result = devenv("-C", root, "plan")

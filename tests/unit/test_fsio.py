@@ -126,11 +126,8 @@ def test_ensure_dirs_refuses_a_folder_it_cannot_write(tmp_path: Path) -> None:
 def test_missing_files(tmp_path: Path) -> None:
     (tmp_path / "docker").mkdir()
     (tmp_path / "docker" / "entrypoint.sh").write_text("#!/bin/bash\n")
-    (tmp_path / "docker" / "nginx.conf").mkdir()  # a folder is not the file compose mounts
-    assert fsio.missing_files(tmp_path, ["docker/entrypoint.sh", "docker/nginx.conf", "docker/gone.sql"]) == [
-        "docker/nginx.conf",
-        "docker/gone.sql",
-    ]
+    (tmp_path / "docker" / "init.d").mkdir()  # a suffix, but a folder: RAGFlow's ./oceanbase/init.d
+    assert fsio.missing_files(tmp_path, ["docker/entrypoint.sh", "docker/init.d", "docker/gone.sql"]) == ["docker/gone.sql"]
 
 
 def test_ensure_state_dir(tmp_path: Path) -> None:
