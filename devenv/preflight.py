@@ -70,6 +70,9 @@ def check_line_endings(root: Path) -> Check:
         data = path.read_bytes()
     except FileNotFoundError:
         return Check("line endings", WARN, f"{ENTRYPOINT} is missing", "restore it: git checkout -- docker/entrypoint.sh")
+    if os.name == "posix" and not os.access(path, os.X_OK):
+        return Check("line endings", FAIL, f"{ENTRYPOINT} is not executable; the container cannot start it",
+                     f"chmod +x {ENTRYPOINT}")
     if b"\r\n" in data:
         return Check("line endings", FAIL, f"{ENTRYPOINT} has Windows (CRLF) line endings; bash in the container cannot run it",
                      "git config core.autocrlf input && git rm --cached -r . -q && git reset --hard "

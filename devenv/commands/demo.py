@@ -27,6 +27,8 @@ def run(app: AppContext, *, directory: Path) -> int:
     tmp = target.with_name(f".{target.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(source, tmp, ignore=ignore)
+    entrypoint = tmp / "docker" / "entrypoint.sh"
+    entrypoint.chmod(entrypoint.stat().st_mode | 0o111)  # a wheel may not keep the executable bit
     if target.exists():
         target.rmdir()
     tmp.rename(target)  # all or nothing: no half-copied demo
