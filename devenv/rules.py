@@ -138,11 +138,9 @@ def decide(paths: Iterable[str], rules: Sequence[PathRule], known_processes: Seq
             reasons.append(rule.why)
         if rule.action == WEB:
             web = True
-            continue
-        if rule.action == NOTICE:
+        elif rule.action == NOTICE:
             notices.append(f"{path}: {rule.why}; no reload")
-            continue
-        if rule.action in (SIGNAL, SYNC):
+        elif rule.action in (SIGNAL, SYNC):
             procs.update(known_processes if ALL in rule.processes else rule.processes)
         if STRENGTH[rule.action] > STRENGTH[action]:
             action = rule.action
