@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import struct
@@ -319,7 +320,7 @@ def engine_unreachable(detail: str) -> EngineError:
 def compose_failure(what: str, argv: Sequence[Any], rc: int | None, stdout: str, stderr: str, hint: str | None) -> EngineError:
     """Turn a failed docker/compose command into the error a user can act on."""
     text = f"{stdout}\n{stderr}"
-    if "is not a docker command" in text or "unknown shorthand flag" in text and "compose" in " ".join(map(str, argv)):
+    if _compose_missing(text, argv):
         v1 = " (only docker-compose v1 is installed, which devenv does not support)" if shutil.which("docker-compose") else ""
         return EngineError(
             f"Docker compose v2 is not installed{v1}",
@@ -331,6 +332,19 @@ def compose_failure(what: str, argv: Sequence[Any], rc: int | None, stdout: str,
     if "port is already allocated" in text or "address already in use" in text:
         hint = "another program or container holds that port: stop it, or change the port in docker/.env; `devenv doctor` names it"
     return CommandFailed(argv=[str(a) for a in argv], returncode=rc, stdout=stdout, stderr=stderr, summary=what, hint=hint)
+
+
+def _compose_missing(text: str, argv: Sequence[Any]) -> bool:
+    """Whether the docker CLI (not compose) refused a ``docker compose ...`` call: no plugin.
+
+    Older CLIs say "'compose' is not a docker command"; newer ones "docker: unknown command:
+    docker compose", or, when flags come first, "unknown flag: --file" with docker's own usage line.
+    """
+    if "is not a docker command" in text or "unknown command: docker compose" in text:
+        return True
+    if "compose" not in " ".join(map(str, argv)):
+        return False
+    return "unknown shorthand flag" in text or ("unknown flag" in text and re.search(r"Usage:\s+docker \[OPTIONS\] COMMAND", text) is not None)
 
 
 def _parse_time(text: str | None) -> datetime | None:
