@@ -353,7 +353,8 @@ def _parse_time(text: str | None) -> datetime | None:
     text = text.rstrip("Z")
     head, _, frac = text.partition(".")
     try:
-        return datetime.fromisoformat(head + ("." + frac[:6] if frac else "")).replace(tzinfo=timezone.utc)
+        # Go trims trailing zeros (".4541Z"); Python 3.10 takes only 3 or 6 digits.
+        return datetime.fromisoformat(head + ("." + frac[:6].ljust(6, "0") if frac else "")).replace(tzinfo=timezone.utc)
     except ValueError:
         return None
 
