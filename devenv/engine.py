@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
-from .errors import CommandFailed, EngineError
+from .errors import EXIT_USAGE, CommandFailed, EngineError
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -263,11 +263,16 @@ class DockerEngine:
         return self._run("docker compose version", lambda: self._compose().compose.version())
 
     def compose_config(self, target: Target) -> dict[str, Any]:
-        return self._run(
-            "the compose files do not load",
-            lambda: self._compose(target).compose.config(return_json=True),
-            hint="fix the file named above; check with: docker compose -f " + " -f ".join(str(f) for f in target.files) + " config",
-        )
+        try:
+            return self._run(
+                "the compose files do not load",
+                lambda: self._compose(target).compose.config(return_json=True),
+                hint="fix the file named above; check with: docker compose -f " + " -f ".join(str(f) for f in target.files) + " config",
+            )
+        except CommandFailed as e:
+            # `compose config` does not talk to the engine: when it refuses, the files are at fault (bad input).
+            e.exit_code = EXIT_USAGE
+            raise
 
     def compose_up(self, target, services=(), *, force_recreate=False, no_deps=False, on_line=None) -> None:
         def up() -> None:
