@@ -29,7 +29,10 @@ def run(app: AppContext, *, as_json: bool = False) -> int:
     ws = app.workspace()
     det = ws.detection
     compose_text = read_text(ws.compose_files[0]) or ""
-    project = project_name(det.env, compose_text, det.project_dir)
+    # COMPOSE_PROJECT_NAME set in the shell wins over docker/.env, as in compose; det.env holds
+    # only the keys docker/.env names, so read the environment here.
+    env = {**det.env, **{k: app.environ[k] for k in ("COMPOSE_PROJECT_NAME",) if app.environ.get(k)}}
+    project = project_name(env, compose_text, det.project_dir)
     containers = app.engine().containers(project)
     service = ws.settings["compose.service"] or next(
         (s for s in det.server_candidates if any(c.service == s for c in containers)), det.server_candidates[0])
