@@ -25,13 +25,20 @@ def wait_healthy(plan: Plan, engine: Engine, deadline: float, stop: threading.Ev
     started = time.monotonic()
     health = Health(plan.health_url, plan.health)
 
+    first_count: dict[str, int] = {}
+
     def alive() -> str | None:
         found = engine.containers(plan.project_name, plan.service)
         if not found:
             return f"the {plan.service} container does not exist"
         c = found[0]
         if c.state in ("exited", "dead"):
-            return f"the {plan.service} container exited (code {c.exit_code})"
+            return f"the {plan.service} container {c.name} exited (code {c.exit_code})"
+        # With a restart policy (RAGFlow's `restart: unless-stopped`) a crashing container is never
+        # "exited": it flips between restarting and running. Waiting out the deadline would hide that.
+        if c.state == "restarting" or c.restart_count > first_count.setdefault(c.id, c.restart_count):
+            return (f"the {plan.service} container {c.name} exited (code {c.exit_code}) and the engine keeps "
+                    f"restarting it (restart count {c.restart_count})")
         return None
 
     try:
