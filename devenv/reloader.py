@@ -110,8 +110,17 @@ class Reloader:
         scripts = [self.scripts[n] for n in names]
         expect = self.expected_hashes(decision.paths)
         signalled_at = time.time()
-        answer = agent.request({"op": "reload", "expect": expect, "scripts": scripts,
-                                "wait_ms": int(MOUNT_LAG * 1000), "force": force})
+        request = {"op": "reload", "expect": expect, "scripts": scripts, "wait_ms": int(MOUNT_LAG * 1000), "force": force,
+                   "relaunch_now": self.plan.fast_relaunch}
+        try:
+            answer = agent.request(request)
+        except EngineError:
+            if getattr(agent, "alive", True):
+                raise
+            # The container restarted (killed, engine restart) since the probe started: the probe died
+            # with it and signalled nothing. One fresh probe, so this save is not lost.
+            agent = self.engine.agent(container.id)
+            answer = agent.request(request)
         if answer["mismatched"]:
             # A newer save may have landed since the hashes were taken: compare with the host's bytes now.
             now = self.expected_hashes(self._host_path(p) for p in answer["mismatched"])
@@ -120,7 +129,7 @@ class Reloader:
                 report.error = (f"the container does not see the saved bytes of {self._host_path(stale[0])} "
                                 "(the bind mount is not live: on Docker Desktop check file sharing for this folder)")
                 return
-            answer = agent.request({"op": "reload", "expect": now, "scripts": scripts, "wait_ms": 0, "force": True})
+            answer = agent.request({**request, "expect": now, "wait_ms": 0, "force": True})
         if expect:
             report.details.append(f"bytes match ({len(expect)} file{'s' if len(expect) != 1 else ''})")
         before = {(p["pid"], p["start"]) for p in answer["before"]}
