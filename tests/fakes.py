@@ -25,6 +25,7 @@ import yaml
 
 from devenv.dotenv import interpolate, parse_dotenv
 from devenv.engine import ContainerState, EngineInfo, Target, compose_failure
+from devenv.errors import EXIT_USAGE, CommandFailed
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,18 @@ class FakeEngine:
 CONFIG_FAILED = "the compose files do not load"  # DockerEngine.compose_config's summary and hint, below
 
 
+def config_failure(argv: Sequence[str], stderr: str, hint: str | None) -> CommandFailed:
+    """The error DockerEngine.compose_config raises when compose refuses the files.
+
+    ``compose config`` does not talk to the engine, so its refusal is bad input:
+    exit 2 (EXIT_USAGE), as errors.py documents for compose files.
+    """
+    error = compose_failure(CONFIG_FAILED, argv, 1, "", stderr, hint)
+    assert isinstance(error, CommandFailed)
+    error.exit_code = EXIT_USAGE
+    return error
+
+
 def compose_config(target: Target, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """What ``docker compose config --format json`` prints for ``target`` (the fixtures' subset)."""
     project = Path(target.project_dir)
@@ -169,14 +182,14 @@ def _load(path: Path, scope: Mapping[str, str], target: Target) -> dict[str, Any
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise compose_failure(CONFIG_FAILED, argv, 1, "", f"open {path}: no such file or directory", hint) from None
+        raise config_failure(argv, f"open {path}: no such file or directory", hint) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
         problem = getattr(e, "problem", None) or str(e)
-        raise compose_failure(CONFIG_FAILED, argv, 1, "", f"yaml: {where}{problem}", hint) from None
+        raise config_failure(argv, f"yaml: {where}{problem}", hint) from None
     if not isinstance(doc, dict):
-        raise compose_failure(CONFIG_FAILED, argv, 1, "", f"{path}: Top-level object must be a mapping", hint)
+        raise config_failure(argv, f"{path}: Top-level object must be a mapping", hint)
     return _interpolate(doc, scope)
 
 

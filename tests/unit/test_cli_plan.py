@@ -16,9 +16,9 @@ from devenv import cli
 from devenv.config import parse_config
 from devenv.context import AppContext
 from devenv.engine import Target
-from devenv.errors import EXIT_ENGINE, EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from devenv.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from devenv.override import OVERRIDE_NAME, render
-from tests.fakes import FakeEngine, compose_config
+from tests.fakes import FakeEngine, compose_config, config_failure
 from tests.fixtures import EXPECTED, RELEASES, make_checkout, plan_for
 
 GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden"
@@ -169,15 +169,12 @@ def test_compose_refuses_the_new_override_and_nothing_is_written(devenv: Devenv,
     before = tree(root)
     def config(target: Target):  # answers for the stack, then refuses the new override
         if len(target.files) > 1:
-            from devenv.engine import compose_failure
-
-            raise compose_failure("the compose files do not load", ["docker", "compose"], 15, "",
-                                  "services.ragflow-cpu.volumes.0 additional properties 'bad' not allowed", None)
+            raise config_failure(["docker", "compose"], "services.ragflow-cpu.volumes.0 additional properties 'bad' not allowed", None)
         return compose_config(target)
 
     devenv.engine.config = config
     result = devenv("-C", root, "plan")
-    assert result.exit_code == EXIT_ENGINE
+    assert result.exit_code == EXIT_USAGE
     assert "the compose files do not load: services.ragflow-cpu.volumes.0" in result.stderr
     assert tree(root) == before
 
@@ -191,7 +188,7 @@ def _broken_yaml(root: Path) -> None:
 BAD_INPUT: list[tuple[str, Callable[[Path], None], dict[str, str], int, list[str]]] = [
     ("no docker/.env", lambda r: (r / "docker" / ".env").unlink(), {}, EXIT_USAGE,
      ["docker/.env is missing", "git checkout -- docker/.env"]),
-    ("broken YAML", _broken_yaml, {}, EXIT_ENGINE,
+    ("broken YAML", _broken_yaml, {}, EXIT_USAGE,
      ["the compose files do not load: yaml: line 4", "fix: fix the file named above"]),
     ("unknown profile in the environment", lambda r: None, {"DEVENV_COMPOSE_PROFILES": "cpu,nosuch"}, EXIT_USAGE,
      ["unknown compose profile 'nosuch' (from DEVENV_COMPOSE_PROFILES)", "docker compose config --profiles"]),
