@@ -70,6 +70,7 @@ KEYS: tuple[Key, ...] = (
     Key("mounts.bytecode_cache", bool, True, "keep compiled bytecode in .devenv/cache/pycache (PYTHONPYCACHEPREFIX)"),
     Key("mounts.models_volume", bool, True, "keep /ragflow/rag/res/deepdoc in a named volume filled from the image"),
     Key("server.init", bool, True, "run docker-init as PID 1 so stop and restart take well under a second"),
+    Key("server.fast_relaunch", bool, True, "when devenv restarts a process, its restart loop's `sleep 1` returns at once (a BASH_ENV hook)"),
     Key("server.stop_grace_period", str, "2s", "how long compose waits before killing the server on stop", check=_duration),
     Key("server.health_url", str, None, "base URL of the API (default: http://127.0.0.1:<published API port>)"),
     Key("server.start_timeout", (int, float), 600, "seconds `devenv up` waits for health", check=_positive),

@@ -108,6 +108,9 @@ class Workspace:
             self._validate(text)
         created = fsio.ensure_dirs(self.root, plan.host_dirs)  # first: it refuses before writing anything
         fsio.ensure_state_dir(self.root)
+        for rel, content in plan.generated:  # devenv's own files in .devenv/ (the fast-relaunch hook)
+            if fsio.read_text(self.root / rel) != content:
+                fsio.atomic_write(self.root / rel, content)
         if state is not State.CURRENT:
             if state in (State.EDITED, State.FOREIGN):
                 fsio.atomic_write(self.override_path.with_name(OVERRIDE_NAME + ".bak"), fsio.read_text(self.override_path) or "")
