@@ -132,11 +132,8 @@ CONFIG_FAILED = "the compose files do not load"  # DockerEngine.compose_config's
 
 
 def config_failure(argv: Sequence[str], stderr: str, hint: str | None) -> CommandFailed:
-    """The error DockerEngine.compose_config raises when compose refuses the files.
-
-    ``compose config`` does not talk to the engine, so its refusal is bad input:
-    exit 2 (EXIT_USAGE), as errors.py documents for compose files.
-    """
+    """The error DockerEngine.compose_config raises when compose refuses the files:
+    bad input, exit 2 (EXIT_USAGE), since ``compose config`` does not talk to the engine."""
     error = compose_failure(CONFIG_FAILED, argv, 1, "", stderr, hint)
     assert isinstance(error, CommandFailed)
     error.exit_code = EXIT_USAGE
