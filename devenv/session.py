@@ -20,7 +20,7 @@ from . import state
 from .engine import Engine
 from .errors import DevenvError, EngineError
 from .reloader import Reloader, ReloadReport
-from .ui import TAG_CHANGE, TAG_READY, TAG_RELOAD_FAILED, TAG_RELOAD_OK, UI
+from .ui import TAG_CHANGE, TAG_ERROR, TAG_READY, TAG_RELOAD_FAILED, TAG_RELOAD_OK, UI
 from .workspace import Workspace
 
 IDLE_CHECK = 2.0  # seconds between checks of the server container while idle
@@ -93,17 +93,21 @@ class WatchSession:
         if report.interrupted:
             self.ui.info("reload interrupted")
             return
-        self.ui.emit(TAG_RELOAD_OK if report.ok else TAG_RELOAD_FAILED, report.summary())
         failure = report.failure
-        if failure is None:
+        if failure is not None:
+            # The error line comes first and on every failed reload: VS Code's problem matcher
+            # collects it within the cycle that the `reload failed` line ends. The traceback
+            # itself is printed once per distinct failure; a fix clears it.
+            self.ui.emit(TAG_ERROR, f"{failure.location}: {failure.message}")
+            if failure.signature != self._printed_failure:
+                for line in failure.lines[-30:]:
+                    self.ui.detail(line)
+                self._printed_failure = failure.signature
+        else:
             self._printed_failure = None
-            return
-        if failure.signature != self._printed_failure:  # each traceback once; a fix clears it
-            self.ui.emit("error", f"{failure.location}: {failure.message}")
-            for line in failure.lines[-30:]:
-                self.ui.detail(line)
-            self._printed_failure = failure.signature
-        self.ui.info("waiting for the next save (the server will be restarted then)")
+        self.ui.emit(TAG_RELOAD_OK if report.ok else TAG_RELOAD_FAILED, report.summary())
+        if failure is not None:
+            self.ui.info("waiting for the next save (the server will be restarted then)")
 
     def web_changed(self, decision: R.Decision) -> None:
         build = self.ws.settings["reload.web_build"]

@@ -1,0 +1,199 @@
+"""The reloader's verification logic against a simulated container.
+
+The engine is the recording FakeEngine; its probe agent is a small simulation of
+the container's processes and files; health is a real HTTP server on loopback
+whose answers follow the simulated server process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+import time
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from devenv import rules as R
+from devenv.engine import ContainerState
+from devenv.reloader import Reloader
+from tests.fakes import FakeEngine
+from tests.fixtures import make_checkout, plan_for
+
+SERVER, EXECUTOR = "api/ragflow_server.py", "rag/svr/task_executor.py"
+
+
+class SimContainer:
+    """Processes and files of a container, advanced one step per probe request."""
+
+    def __init__(self, files: dict[str, bytes], behaviour: str = "restart") -> None:
+        self.files = {p: hashlib.sha256(b).hexdigest() for p, b in files.items()}
+        self.behaviour = behaviour  # restart | crash | dead | ignore
+        self.procs = {SERVER: (10, 100), EXECUTOR: (11, 100)}
+        self.pending: dict[str, int] = {}  # script -> steps until a new process appears
+        self.crashing: dict[str, int] = {}
+        self.requests: list[dict] = []
+        self.next_pid = 20
+        self.alive = True
+        self.on_reload = lambda: None  # a test's side effect while the probe compares bytes
+
+    def _step(self) -> None:
+        for script in list(self.pending):
+            self.pending[script] -= 1
+            if self.pending[script] <= 0:
+                del self.pending[script]
+                self.procs[script] = (self.next_pid, 200 + self.next_pid)
+                self.next_pid += 1
+                if self.behaviour == "crash" and script == SERVER:
+                    self.crashing[script] = 2
+        for script in list(self.crashing):
+            self.crashing[script] -= 1
+            if self.crashing[script] <= 0:
+                del self.crashing[script]
+                self.procs.pop(script, None)
+                self.pending[script] = 3  # the loop tries again a moment later
+
+    def request(self, payload: dict, timeout: float = 10) -> dict:
+        self.requests.append(payload)
+        self._step()
+        scripts = payload.get("scripts", [])
+        listed = [{"pid": p, "script": s, "start": st} for s, (p, st) in self.procs.items() if s in scripts]
+        if payload["op"] == "procs":
+            return {"procs": listed}
+        if payload["op"] == "hash":
+            return {"hashes": {p: self.files.get(p) for p in payload["paths"]}}
+        self.on_reload()
+        bad = [p for p, h in payload["expect"].items() if self.files.get(p) != h]
+        sent = []
+        if not bad or payload.get("force"):
+            if self.behaviour != "ignore":
+                for entry in listed:
+                    del self.procs[entry["script"]]
+                    if self.behaviour != "dead":
+                        self.pending[entry["script"]] = 3
+            sent = listed
+        return {"mismatched": bad, "seen": {p: self.files.get(p) for p in bad}, "signalled": sent, "before": listed}
+
+    @property
+    def serving(self) -> bool:
+        return SERVER in self.procs and SERVER not in self.crashing
+
+
+@pytest.fixture
+def health_server():
+    state = {"sim": None}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            sim = state["sim"]
+            ok = sim is not None and sim.serving
+            body = (b"pong" if "ping" in self.path else b'{"db": "ok", "status": "ok"}') if ok else b"down"
+            self.send_response(200 if ok else 503)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield state, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def container(started: datetime | None = None) -> ContainerState:
+    return ContainerState("c1", "docker-ragflow-cpu-1", "ragflow-cpu", "running", None,
+                          started or datetime.now(timezone.utc) - timedelta(hours=1), 0, 0, "img")
+
+
+@pytest.fixture
+def setup(tmp_path, health_server):
+    state, url = health_server
+    root = make_checkout(tmp_path / "c", "v0.24.0")
+    changed = root / "api" / "apps" / "demo.py"
+    changed.parent.mkdir(parents=True, exist_ok=True)
+    changed.write_text("MARK = 1\n")
+    plan = replace(plan_for(root), health_url=url)
+
+    def make(behaviour: str = "restart", container_bytes: bytes | None = None, logs: str = ""):
+        sim = SimContainer({"/ragflow/api/apps/demo.py": container_bytes if container_bytes is not None else changed.read_bytes()}, behaviour)
+        state["sim"] = sim
+        engine = FakeEngine(containers=[container()], agent=sim, logs=logs)
+        reloader = Reloader(plan, None, engine, root, reload_timeout=5)
+        return reloader, sim, engine
+
+    return make, root
+
+
+def test_a_signal_reload_is_verified_by_bytes_new_pid_and_health(setup):
+    make, _root = setup
+    reloader, sim, _engine = make()
+    report = reloader.run(R.Decision(R.SIGNAL, frozenset({"server"}), ("api/apps/demo.py",)))
+    assert report.ok, report
+    assert report.details[0] == "pid 10->20"
+    assert "bytes match (1 file)" in report.details and "ping ok" in report.details and "healthz ok" in report.details
+    first = sim.requests[0]
+    assert first["op"] == "reload" and first["scripts"] == [SERVER]
+    assert first["expect"] == {"/ragflow/api/apps/demo.py": hashlib.sha256(b"MARK = 1\n").hexdigest()}
+    assert first["relaunch_now"] is True
+
+
+def test_bytes_the_container_does_not_see_fail_the_reload_and_signal_nothing(setup):
+    make, _root = setup
+    reloader, sim, engine = make(container_bytes=b"MARK = 0\n")
+    report = reloader.run(R.Decision(R.SIGNAL, frozenset({"server"}), ("api/apps/demo.py",)))
+    assert not report.ok and "does not see the saved bytes of api/apps/demo.py" in report.error
+    assert sim.procs[SERVER] == (10, 100)  # untouched
+    assert "compose_restart" not in engine.names()
+
+
+def test_a_newer_save_seen_by_the_container_is_not_a_dead_mount(setup):
+    make, root = setup
+    reloader, sim, _engine = make()
+    newer = b"MARK = 2\n"
+
+    def save_lands_meanwhile():  # host and container move on together, after devenv hashed MARK = 1
+        if len(sim.requests) == 1:
+            (root / "api" / "apps" / "demo.py").write_bytes(newer)
+            sim.files["/ragflow/api/apps/demo.py"] = hashlib.sha256(newer).hexdigest()
+    sim.on_reload = save_lands_meanwhile
+    report = reloader.run(R.Decision(R.SIGNAL, frozenset({"server"}), ("api/apps/demo.py",)))
+    assert report.ok, report
+    assert sim.requests[1]["force"] is True and sim.requests[1]["expect"]["/ragflow/api/apps/demo.py"] == hashlib.sha256(b"MARK = 2\n").hexdigest()
+
+
+def test_a_crash_on_start_is_reported_with_the_traceback(setup):
+    make, _root = setup
+    log = ('Traceback (most recent call last):\n  File "/ragflow/api/apps/demo.py", line 3\n'
+           '    def broken(:\n               ^\nSyntaxError: invalid syntax\n')
+    reloader, _sim, _engine = make("crash", logs=log)
+    report = reloader.run(R.Decision(R.SIGNAL, frozenset({"server"}), ("api/apps/demo.py",)))
+    assert not report.ok
+    assert report.error == "the server exited while starting: SyntaxError: invalid syntax at api/apps/demo.py:3"
+    assert report.failure.location == "api/apps/demo.py:3"
+
+
+def test_no_process_to_signal_escalates_to_a_container_restart(setup):
+    make, _root = setup
+    reloader, sim, engine = make("dead")
+    sim.procs.clear()  # the loop ended: nothing runs
+
+    def restarted(*args, **kwargs):
+        engine.containers_result = [container(started=datetime.now(timezone.utc))]
+        sim.procs[SERVER] = (30, 300)
+    engine.compose_restart = lambda target, services, timeout=None: (engine.calls.append(("compose_restart", services)), restarted())
+    report = reloader.run(R.Decision(R.SIGNAL, frozenset({"server"}), ("api/apps/demo.py",)))
+    assert report.ok and report.escalated, report
+    assert any("escalated: no running server process to restart" in d for d in report.details)
+
+
+def test_stop_interrupts_a_reload_promptly(setup):
+    make, _root = setup
+    reloader, sim, _engine = make("dead")  # signalled, never comes back: the wait would be long
+    threading.Timer(0.3, reloader.stop.set).start()
+    started = time.monotonic()
+    report = reloader.run(R.Decision(R.SIGNAL, frozenset({"server"}), ("api/apps/demo.py",)))
+    assert report.interrupted and time.monotonic() - started < 3
