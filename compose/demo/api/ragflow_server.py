@@ -78,6 +78,7 @@ def main() -> None:
     port = int(os.environ.get("RAGFLOW_DEMO_HTTP_PORT") or conf.get("http_port") or 9380)
     server = Server((host, port), Handler)
     mark = getattr(sys.modules.get("api.apps.demo_app"), "MARK", None)
+    listen_for_debugger()
 
     logger.info(
         "ragflow_server %s started pid=%d mark=%s apps=%s listening on %s:%d (%.0f ms)",
@@ -88,6 +89,39 @@ def main() -> None:
         server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
+
+
+def listen_for_debugger() -> None:
+    """Honour RAGFLOW_DEBUGPY_LISTEN as RAGFlow's server does.
+
+    With debugpy installed this is the real thing. The demo image is standard
+    library only, so otherwise a stand-in accepts connections on that port and
+    says so: enough to prove the port is published where devenv says it is.
+    """
+    port = int(os.environ.get("RAGFLOW_DEBUGPY_LISTEN", "0") or 0)
+    if port <= 0:
+        return
+    try:
+        import debugpy  # type: ignore[import-not-found]
+
+        debugpy.listen(("0.0.0.0", port))
+        logger.info("debugpy listening on %d", port)
+        return
+    except ImportError:
+        pass
+    import socket
+    import threading
+
+    listener = socket.create_server(("0.0.0.0", port), reuse_port=False)
+
+    def accept() -> None:
+        while True:
+            conn, _ = listener.accept()
+            conn.sendall(b"devenv-demo: debugpy is not installed in this image; stand-in listener\n")
+            conn.close()
+
+    threading.Thread(target=accept, daemon=True).start()
+    logger.info("debugger stand-in listening on %d (debugpy is not installed)", port)
 
 
 if __name__ == "__main__":
