@@ -16,11 +16,13 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import struct
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -255,7 +257,8 @@ class DockerEngine:
         from python_on_whales.exceptions import DockerException
 
         try:
-            return fn()
+            with _sigint_blocked(self.shield):
+                return fn()
         except DockerException as e:
             raise compose_failure(what, e.docker_command, e.return_code, e.stdout or "", e.stderr or "", hint) from None
 
@@ -301,6 +304,26 @@ class DockerEngine:
                 yield line.decode("utf-8", "replace").rstrip("\n")
         except DockerException as e:
             raise compose_failure("docker compose logs failed", e.docker_command, e.return_code, e.stdout or "", e.stderr or "", None) from None
+
+
+@contextmanager
+def _sigint_blocked(active: bool) -> Iterator[None]:
+    """Block SIGINT in this thread while shielded commands are spawned.
+
+    A child inherits the mask, so a Ctrl-C that reaches the process group in the
+    instant before devenv._shield's setsid stays pending instead of killing the
+    shield (Python takes tens of milliseconds to get there); the shield drops it.
+    devenv itself still gets the signal: CPython runs its handler in the main
+    thread whichever thread the kernel delivers it to.
+    """
+    if not active or not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _current_context() -> str:
