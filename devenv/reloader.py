@@ -253,6 +253,10 @@ class Reloader:
             if container is not None and container.running and container.started_at and container.started_at.timestamp() >= started - 1:
                 break
             self.stop.wait(0.1)
+        if self.stop.is_set():
+            # Ctrl-C: compose (shielded) finished its change; devenv only stops waiting for the result.
+            report.interrupted, report.error = True, "interrupted"
+            return
         if container is None or not container.running:
             report.error = "the container is not running after the restart"
             return
@@ -268,6 +272,8 @@ class Reloader:
         result = self.health.wait_ping(deadline, self.stop, interval=0.05, alive=alive)
         if result.ok:
             self._finish(report, saved_at)
+        elif self.stop.is_set():
+            report.interrupted, report.error = True, "interrupted"
         else:
             report.error = f"not healthy: {result.describe()}"
             self._attach_failure(container, started, report)
