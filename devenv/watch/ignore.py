@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DEFAULT_PATTERNS", "IgnoreRules", "load_ignore_rules"]
+__all__ = ["DEFAULT_PATTERNS", "IgnoreRules", "load_ignore_rules", "walk_folders"]
 
 DEFAULT_PATTERNS: tuple[str, ...] = (
     # version control and devenv's own state
@@ -428,24 +428,44 @@ def load_ignore_rules(root: Path, extra: Sequence[str] = (), *, defaults: Sequen
         return IgnoreRules(gitignores, dockerignore, extra, defaults=defaults)
 
     rules = build()
-    stack = [""]
+
+    def enter(folder: str) -> bool:  # a nested .gitignore applies from its own folder down
+        nonlocal rules
+        lines = _read_lines(root / folder / ".gitignore") if folder else []
+        if lines:
+            gitignores[folder] = lines
+            rules = build()
+        return True
+
+    for _ in walk_folders(os.fspath(root), lambda child: not rules.can_prune(child), enter=enter):
+        pass
+    return rules
+
+
+def walk_folders(
+    root: str, keep: Callable[[str], bool], start: str = "", enter: Callable[[str], bool] | None = None
+) -> Iterator[tuple[str, list[os.DirEntry[str]]]]:
+    """Yield ``(folder, entries)`` for ``start`` and every folder below it that ``keep`` accepts.
+
+    Folders are root-relative POSIX paths ("" is the root). ``enter(folder)`` runs before
+    the folder is listed; False skips it and its subtree. Symlinked folders are not entered.
+    """
+    stack = [start]
     while stack:
         folder = stack.pop()
-        if folder:
-            lines = _read_lines(root / folder / ".gitignore")
-            if lines:
-                gitignores[folder] = lines
-                rules = build()
+        if enter is not None and not enter(folder):
+            continue
         try:
-            entries = list(os.scandir(root / folder if folder else root))
+            with os.scandir(os.path.join(root, folder) if folder else root) as it:
+                entries = list(it)
         except OSError:
             continue
+        yield folder, entries
         for entry in entries:
             try:
                 is_dir = entry.is_dir(follow_symlinks=False)
             except OSError:
                 continue
             child = f"{folder}/{entry.name}" if folder else entry.name
-            if is_dir and not rules.can_prune(child):
+            if is_dir and keep(child):
                 stack.append(child)
-    return rules

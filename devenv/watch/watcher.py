@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devenv.errors import DevenvError
-from devenv.watch.ignore import IgnoreRules
+from devenv.watch.ignore import IgnoreRules, walk_folders
 
 if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver
@@ -64,25 +64,7 @@ def _walk(
     a caller that adds a watch there sees everything created from then on, through the
     watch's events or through the listing. Symlinked folders are not entered.
     """
-    stack = [start]
-    while stack:
-        folder = stack.pop()
-        if enter is not None and not enter(folder):
-            continue
-        try:
-            with os.scandir(os.path.join(root, folder) if folder else root) as it:
-                entries = list(it)
-        except OSError:
-            continue
-        yield folder, entries
-        for entry in entries:
-            try:
-                is_dir = entry.is_dir(follow_symlinks=False)
-            except OSError:
-                continue
-            child = f"{folder}/{entry.name}" if folder else entry.name
-            if is_dir and not rules(child, True):
-                stack.append(child)
+    return walk_folders(root, lambda child: not rules(child, True), start, enter)
 
 
 def pruned_folders(root: Path, rules: IgnoreRules) -> list[str]:
