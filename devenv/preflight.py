@@ -125,6 +125,10 @@ def port_in_use(host_ip: str, port: int) -> str | None:
     """Try to bind the port as Docker would; return why it fails, or None."""
     addr = host_ip if host_ip not in ("", "::") else "0.0.0.0"
     with socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_STREAM) as s:
+        # As Docker's proxy does (Go sets SO_REUSEADDR): connections of a stack just stopped linger
+        # in TIME_WAIT on the port for a minute; they do not stop Docker, only a listener does.
+        if os.name == "posix":
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((addr, port))
         except OSError as e:
