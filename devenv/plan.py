@@ -21,7 +21,7 @@ STATE_DIR = ".devenv"  # devenv's one git-ignored folder in the checkout
 CACHE_DIR = f"{STATE_DIR}/cache"
 API_PORT = 9380
 MODELS_PATH = "rag/res/deepdoc"
-MODELS_VOLUME = "devenv-deepdoc-models"
+MODELS_VOLUME = "devenv-deepdoc-models"  # the base name; see image_volume()
 PYCACHE_TARGET = "/root/.cache/devenv-pycache"
 CACHES = (("uv", "/root/.cache/uv"), ("pip", "/root/.cache/pip"), ("huggingface", "/root/.cache/huggingface"))
 MANAGED_LABEL = "dev.devenv.managed"
@@ -103,6 +103,19 @@ class Plan:
         return doc
 
 
+def image_volume(base: str, image: str) -> str:
+    """A volume filled from the image gets the image's tag in its name.
+
+    Docker copies the image's files into a named volume only while it is empty,
+    so a volume shared across releases would hide a newer image's venv or models.
+
+    >>> image_volume("devenv-deepdoc-models", "infiniflow/ragflow:v0.24.0-slim")
+    'devenv-deepdoc-models-v0.24.0-slim'
+    """
+    tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else "latest"
+    return f"{base}-{re.sub(r'[^A-Za-z0-9_.-]', '-', tag).lower()}"
+
+
 def _volume_entry(m: Mount, project_dir: str) -> dict:
     entry: dict = {"type": m.kind, "source": m.source, "target": m.target}
     if m.kind == "bind":
@@ -172,11 +185,12 @@ def make_plan(
             ("devenv-web-dist", "/ragflow/web/dist", "the image's built web UI"),
             ("devenv-conf", "/ragflow/conf", "rendered config stays out of the checkout"),
         ):
-            mounts.append(Mount("volume", name, target, why))
+            mounts.append(Mount("volume", image_volume(name, det.image), target, why))
     for pkg in packages:
         mounts.append(Mount("bind", pkg, f"/ragflow/{pkg}", "source package"))
     if settings["mounts.models_volume"] and (mode == "checkout" or "rag" in packages):
-        mounts.append(Mount("volume", MODELS_VOLUME, f"/ragflow/{MODELS_PATH}", "the image's models, filled on first use"))
+        mounts.append(Mount("volume", image_volume(MODELS_VOLUME, det.image), f"/ragflow/{MODELS_PATH}",
+                            "the image's models, filled on first use"))
     if svc.volume_at("/ragflow/logs") is None:
         mounts.append(Mount("bind", f"{STATE_DIR}/logs", "/ragflow/logs", "server logs"))
     if settings["mounts.caches"]:
@@ -203,7 +217,7 @@ def make_plan(
     mounts, clashes = _drop_clashes(mounts, svc)
     warnings += clashes
     volumes = [m.source for m in mounts if m.kind == "volume"]  # those an extra or the stack did not replace
-    if MODELS_VOLUME in volumes:
+    if image_volume(MODELS_VOLUME, det.image) in volumes:
         host_dirs.append(MODELS_PATH)  # the mount point inside the bind; made by us, not by root
     ports: list[str] = []
     debug_port = None

@@ -13,6 +13,7 @@ from devenv.errors import CheckoutError, ConfigError
 from devenv.model import ComposeModel
 from devenv.override import render
 from devenv.plan import (
+    image_volume,
     CACHES,
     PROTECTED_TARGETS,
     PYCACHE_TARGET,
@@ -86,10 +87,11 @@ def test_stack_binds_become_folders_and_files_to_check(checkout, release: str) -
 def test_models_volume_when_rag_is_mounted(checkout) -> None:
     root = checkout("v0.24.0")
     plan = plan_for(root)
-    assert volumes(plan) == {"/ragflow/rag/res/deepdoc": "devenv-deepdoc-models"}
-    assert plan.named_volumes == ("devenv-deepdoc-models",)
+    name = "devenv-deepdoc-models-v0.24.0"  # the image's tag: a newer image's models are never hidden
+    assert volumes(plan) == {"/ragflow/rag/res/deepdoc": name}
+    assert plan.named_volumes == (name,)
     assert "rag/res/deepdoc" in plan.host_dirs  # the mount point inside the bind, made by the user, not root
-    assert plan.override()["volumes"] == {"devenv-deepdoc-models": {}}
+    assert plan.override()["volumes"] == {name: {}}
 
 
 def test_no_models_volume_without_rag_or_when_disabled(checkout) -> None:
@@ -278,15 +280,18 @@ def test_not_a_folder_lists_the_choices(checkout) -> None:
 
 @pytest.mark.parametrize("release", RELEASES)
 def test_checkout_mode_keeps_the_images_venv_web_and_conf(checkout, release: str) -> None:
-    plan = plan_for(checkout(release), config_text='[mounts]\nmode = "checkout"\n')
+    root = checkout(release)
+    plan = plan_for(root, config_text='[mounts]\nmode = "checkout"\n')
     assert plan.mode == "checkout" and plan.packages == ()
     assert binds(plan)["/ragflow"] == "."
+    image = planning_inputs(root)[0].image
     assert volumes(plan) == {
-        "/ragflow/.venv": "devenv-venv",
-        "/ragflow/web/dist": "devenv-web-dist",
-        "/ragflow/conf": "devenv-conf",
-        "/ragflow/rag/res/deepdoc": "devenv-deepdoc-models",
+        "/ragflow/.venv": image_volume("devenv-venv", image),
+        "/ragflow/web/dist": image_volume("devenv-web-dist", image),
+        "/ragflow/conf": image_volume("devenv-conf", image),
+        "/ragflow/rag/res/deepdoc": image_volume("devenv-deepdoc-models", image),
     }
+    assert image.rsplit(":", 1)[1].lower() in volumes(plan)["/ragflow/.venv"]
     assert set(plan.named_volumes) == set(volumes(plan).values())
     assert "." not in plan.host_dirs
     assert not set(binds(plan)) & (PROTECTED_TARGETS - {"/ragflow"})
