@@ -124,14 +124,17 @@ class DockerEngine:
             try:
                 self._sdk = docker.from_env(timeout=int(self._timeout))
                 self._sdk.ping()
-            except docker.errors.DockerException as e:
+            except _sdk_errors() as e:
                 raise engine_unreachable(str(e)) from None
         return self._sdk
 
     def info(self) -> EngineInfo:
         client = self._client()
-        info = client.info()
-        version = client.version()
+        try:
+            info = client.info()
+            version = client.version()
+        except _sdk_errors() as e:
+            raise engine_unreachable(str(e)) from None
         components = " ".join(c.get("Name", "") for c in version.get("Components", []) or [])
         return EngineInfo(
             server_version=str(version.get("Version", "")),
@@ -153,15 +156,13 @@ class DockerEngine:
             return [_state(self._client().api.inspect_container(c["Id"])) for c in found]
         except docker.errors.NotFound:
             return []  # removed between the list and the inspect
-        except docker.errors.DockerException as e:
+        except _sdk_errors() as e:
             raise engine_unreachable(str(e)) from None
 
     def exec(self, container: str, argv: Sequence[str], *, workdir: str | None = None) -> tuple[int, str]:
-        import docker
-
         try:
             result = self._client().containers.get(container).exec_run(list(argv), demux=False, workdir=workdir)
-        except docker.errors.DockerException as e:
+        except _sdk_errors() as e:
             raise EngineError(f"cannot run {argv[0]} in {container}: {e}", fix="is the container running? see `devenv status`") from None
         return result.exit_code, (result.output or b"").decode("utf-8", "replace")
 
@@ -173,7 +174,7 @@ class DockerEngine:
             return True
         except docker.errors.ImageNotFound:
             return False
-        except docker.errors.DockerException as e:
+        except _sdk_errors() as e:
             raise engine_unreachable(str(e)) from None
 
     def interactive(self, container: str, argv: Sequence[str], *, workdir: str | None = None) -> int:
@@ -193,8 +194,6 @@ class DockerEngine:
         import io
         import tarfile
 
-        import docker
-
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
             for name, data in files.items():
@@ -203,18 +202,16 @@ class DockerEngine:
                 tar.addfile(info, io.BytesIO(data))
         try:
             self._client().api.put_archive(container, folder, buf.getvalue())
-        except docker.errors.DockerException as e:
+        except _sdk_errors() as e:
             raise EngineError(f"cannot copy files into {container}:{folder}: {e}") from None
 
     def container_logs(self, container: str, *, since: float | None = None, tail: int = 200) -> str:
-        import docker
-
         kwargs: dict[str, Any] = {"tail": tail, "stdout": True, "stderr": True}
         if since is not None:
             kwargs["since"] = datetime.fromtimestamp(since, tz=timezone.utc).replace(tzinfo=None)
         try:
             return self._client().api.logs(container, **kwargs).decode("utf-8", "replace")
-        except docker.errors.DockerException:
+        except _sdk_errors():
             return ""
 
     def agent(self, container: str) -> "Agent":
@@ -326,6 +323,15 @@ def _sigint_blocked(active: bool) -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def _sdk_errors() -> tuple[type[Exception], ...]:
+    """What a docker SDK call raises when it fails: its own errors, and requests' own when the
+    engine's socket goes away under it (an engine stopping or restarting), which are not docker's."""
+    import docker
+    import requests
+
+    return (docker.errors.DockerException, requests.exceptions.RequestException)
+
+
 def _current_context() -> str:
     path = Path(os.environ.get("DOCKER_CONFIG", Path.home() / ".docker")) / "config.json"
     try:
@@ -429,14 +435,12 @@ class Agent:
 
     @classmethod
     def start(cls, client: Any, container: str) -> "Agent":
-        import docker
-
         from .probe import AGENT
 
         try:
             exec_id = client.api.exec_create(container, ["python3", "-u", "-c", AGENT], stdin=True, stdout=True, stderr=True)
             sock = client.api.exec_start(exec_id, socket=True)
-        except docker.errors.DockerException as e:
+        except _sdk_errors() as e:
             raise EngineError(f"cannot start devenv's probe in {container}: {e}", fix="is the container running? see `devenv status`") from None
         return cls(sock, container)
 
