@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .errors import DevenvError
 from .fsio import atomic_write, read_text
 from .plan import STATE_DIR
 
@@ -36,13 +37,30 @@ def update(root: Path, **changes: Any) -> None:
 
 
 def watcher_alive(data: dict[str, Any]) -> bool:
+    """Whether the devenv process that wrote ``watch_pid`` is still running."""
     pid = data.get("watch_pid")
-    if not isinstance(pid, int):
+    if not isinstance(pid, int) or pid == os.getpid():
         return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.parent.is_dir():  # Linux: a reused pid belongs to some other program
+        try:
+            return b"devenv" in cmdline.read_bytes()
+        except OSError:
+            return False
     return True
+
+
+def ensure_single_watcher(root: Path) -> None:
+    """Two watchers on one checkout would reload every change twice."""
+    data = load(root)
+    if watcher_alive(data):
+        raise DevenvError(
+            f"devenv is already watching {root} (process {data['watch_pid']})",
+            fix="use that one (Ctrl-C stops it), or start this one with --detach",
+        )

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .. import preflight as P
+from .. import state
 from ..context import AppContext
 from ..errors import EXIT_OK, DevenvError, EngineError, UnhealthyError
 from ..gate import wait_healthy
@@ -24,6 +25,8 @@ def run(app: AppContext, *, detach: bool = False, debug: bool = False, recreate:
     started = time.monotonic()
     ui = app.ui
     ws = app.workspace()
+    if not detach:
+        state.ensure_single_watcher(ws.root)
     engine = app.engine()
     plan = ws.plan(debug=debug)
     preflight(ws, plan, ui)

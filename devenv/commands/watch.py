@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import state
 from ..context import AppContext
 from ..errors import DevenvError
 from ..override import State, render
@@ -10,6 +11,7 @@ from .up import watch
 
 def run(app: AppContext) -> int:
     ws = app.workspace()
+    state.ensure_single_watcher(ws.root)
     plan = ws.plan()
     if ws.override_state(render(plan)) is not State.CURRENT:
         raise DevenvError(f"{ws.override_path} is missing or out of date", fix="run `devenv up` (it plans, starts and watches)")
