@@ -17,7 +17,7 @@ from . import fsio
 from .config import CONFIG_FILE, FileConfig, Settings, parse_config, resolve
 from .detect import Detection, detect
 from .engine import Engine, Target
-from .errors import ConfigError, DevenvError, OverrideEditedError
+from .errors import CommandFailed, ConfigError, DevenvError, OverrideEditedError
 from .model import ComposeModel
 from .override import OVERRIDE_NAME, State, classify, render
 from .plan import Plan, make_plan
@@ -60,7 +60,14 @@ class Workspace:
             for f in self.compose_files:
                 if not f.is_file():
                     raise ConfigError(f"compose file {f} does not exist", fix=f"fix compose.files in {CONFIG_FILE}")
-            self._model = ComposeModel.from_json(self.engine.compose_config(self.target(with_override=False)))
+            try:
+                data = self.engine.compose_config(self.target(with_override=False))
+            except CommandFailed as e:
+                where = locate_yaml_error(self.compose_files, self.root)
+                if where:  # compose's YAML errors give a line but not the file
+                    e.fix = f"the YAML error is in {where}; fix it, then check with `docker compose config`"
+                raise
+            self._model = ComposeModel.from_json(data)
             self._check_profiles(self._model)
         return self._model
 
@@ -147,3 +154,31 @@ def open_workspace(project: Path | None, engine: Engine, environ: Mapping[str, s
     file_config = parse_config(text, str(config_path)) if text is not None else FileConfig()
     settings = resolve(file_config, environ, arguments)
     return Workspace(root, detect(snapshot), settings, engine, snapshot.dirs)
+
+
+def locate_yaml_error(files: tuple[Path, ...], root: Path) -> str | None:
+    """``"docker/docker-compose.yml (line 4: ...)"`` for the first compose file, or file it
+    includes, that is not valid YAML; None when they all parse."""
+    import yaml
+
+    seen: set[Path] = set()
+    queue = list(files)
+    while queue:
+        path = queue.pop(0)
+        if path in seen or not path.is_file():
+            continue
+        seen.add(path)
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            line = f"line {mark.line + 1}: " if mark else ""
+            shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+            return f"{shown} ({line}{getattr(e, 'problem', None) or e})"
+        except (OSError, UnicodeDecodeError):
+            continue
+        for inc in (doc or {}).get("include") or () if isinstance(doc, dict) else ():
+            rel = inc if isinstance(inc, str) else (inc.get("path") if isinstance(inc, dict) else None)
+            for one in [rel] if isinstance(rel, str) else rel or ():
+                queue.append((path.parent / one).resolve())
+    return None

@@ -71,13 +71,14 @@ class Watch:
         deadline = time.monotonic() + timeout
         want = f"[devenv] {prefix}"
         while time.monotonic() < deadline:
+            exited = self.proc.poll() is not None
+            if exited:
+                self._reader.join(timeout=2)  # read the last lines before deciding
             self._drain()
             for line in self.lines[after:]:
                 if line.startswith(want):
                     return line
-            if self.proc.poll() is not None:
-                self._reader.join(timeout=2)
-                self._drain()
+            if exited:
                 raise AssertionError(f"devenv exited ({self.proc.returncode}) before {want!r}:\n" + "\n".join(self.lines))
             time.sleep(0.05)
         self._drain()

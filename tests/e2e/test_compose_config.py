@@ -18,6 +18,7 @@ import pytest
 
 from devenv.model import ComposeModel
 from devenv.override import OVERRIDE_NAME
+from devenv.plan import image_volume
 from tests.fixtures import EXPECTED, RECORDED_CONFIG, RELEASES, make_checkout, recorded_form
 
 pytestmark = pytest.mark.engine
@@ -80,8 +81,9 @@ def test_compose_reads_the_override(fixture_root, release: str) -> None:
         assert bind["type"] == "bind" and bind["source"] == str(root / pkg)
         assert Path(bind["source"]).is_dir()
     models = mounts["/ragflow/rag/res/deepdoc"]
-    assert models["type"] == "volume" and models["source"] == "devenv-deepdoc-models"
-    assert "devenv-deepdoc-models" in config["volumes"]
+    tagged = image_volume("devenv-deepdoc-models", svc["image"])  # the image's tag in the volume's name
+    assert models["type"] == "volume" and models["source"] == tagged
+    assert tagged in config["volumes"]
     assert mounts["/root/.cache/uv"]["source"] == str(root / ".devenv" / "cache" / "uv")
     # the stack's own mounts are all still there, unchanged
     for v in stack["volumes"]:
@@ -125,7 +127,7 @@ def test_broken_yaml_through_the_real_engine_writes_nothing(fixture_root) -> Non
     assert done.returncode == 2, done.stderr  # EXIT_USAGE: a compose file that does not load is bad input
     assert "[devenv] error: the compose files do not load: " in done.stderr
     assert "yaml: line" in done.stderr  # compose's own message
-    assert "fix: fix the file named above" in done.stderr
+    assert "fix: the YAML error is in docker/docker-compose.yml (line 4: " in done.stderr
     assert tree(root) == before
 
 

@@ -189,7 +189,7 @@ BAD_INPUT: list[tuple[str, Callable[[Path], None], dict[str, str], int, list[str
     ("no docker/.env", lambda r: (r / "docker" / ".env").unlink(), {}, EXIT_USAGE,
      ["docker/.env is missing", "git checkout -- docker/.env"]),
     ("broken YAML", _broken_yaml, {}, EXIT_USAGE,
-     ["the compose files do not load: yaml: line 4", "fix: fix the file named above"]),
+     ["the compose files do not load: yaml: line 4", "fix: the YAML error is in docker/docker-compose.yml (line 4: "]),
     ("unknown profile in the environment", lambda r: None, {"DEVENV_COMPOSE_PROFILES": "cpu,nosuch"}, EXIT_USAGE,
      ["unknown compose profile 'nosuch' (from DEVENV_COMPOSE_PROFILES)", "docker compose config --profiles"]),
     ("unknown profile in devenv.toml", lambda r: (r / "devenv.toml").write_text('[compose]\nprofiles = ["gpu", "nosuch"]\n'), {},
