@@ -65,7 +65,8 @@ class Workspace:
             except CommandFailed as e:
                 where = locate_yaml_error(self.compose_files, self.root)
                 if where:  # compose's YAML errors give a line but not the file
-                    e.fix = f"the YAML error is in {where}; fix it, then check with `docker compose config`"
+                    files = " -f ".join(str(f) for f in self.compose_files)
+                    e.fix = f"the YAML error is in {where}; fix it, then check with: docker compose -f {files} config"
                 raise
             self._model = ComposeModel.from_json(data)
             self._check_profiles(self._model)
