@@ -164,15 +164,17 @@ def process_on_port(port: int) -> str | None:
     return None
 
 
-def check_inotify(folder_count: int) -> Check:
+def check_inotify(folder_count: int, in_use: int = 0) -> Check:
+    """The folders devenv would watch, plus the watches this user's programs hold, against the limit."""
     try:
         limit = int(Path("/proc/sys/fs/inotify/max_user_watches").read_text())
     except (OSError, ValueError):
         return Check("inotify", PASS, "not Linux: the native file watcher has no per-folder limit")
-    if folder_count >= limit * 0.9:
-        return Check("inotify", WARN, f"{folder_count} folders to watch, limit {limit}: devenv falls back to polling",
+    used = f", {in_use} in use by running programs" if in_use else ""
+    if folder_count + in_use >= limit * 0.9:
+        return Check("inotify", WARN, f"{folder_count} folders to watch{used}, limit {limit}: devenv falls back to polling",
                      "sudo sysctl fs.inotify.max_user_watches=524288 (add it to /etc/sysctl.conf to keep it)")
-    return Check("inotify", PASS, f"{folder_count} folders to watch, limit {limit}")
+    return Check("inotify", PASS, f"{folder_count} folders to watch{used}, limit {limit}")
 
 
 def check_disk(path: Path, info: EngineInfo | None) -> Check:

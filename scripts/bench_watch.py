@@ -95,14 +95,9 @@ def rss_mb() -> float:
 
 
 def inotify_watches() -> int:
-    count = 0
-    for fd in os.listdir("/proc/self/fdinfo"):
-        try:
-            with open(f"/proc/self/fdinfo/{fd}") as info:
-                count += sum(line.startswith("inotify wd:") for line in info)
-        except OSError:
-            continue
-    return count
+    from devenv.watch.watcher import inotify_watches as count
+
+    return count()
 
 
 class Events:

@@ -55,6 +55,22 @@ def read_max_user_watches(path: Path = MAX_USER_WATCHES) -> int | None:
         return None
 
 
+def inotify_watches(pid: str = "self") -> int:
+    """Inotify watches a process holds, from the kernel: one "inotify wd:" line each in its fdinfo."""
+    count = 0
+    try:
+        fds = os.listdir(f"/proc/{pid}/fdinfo")
+    except OSError:
+        return 0
+    for fd in fds:
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as info:
+                count += sum(line.startswith("inotify wd:") for line in info)
+        except OSError:
+            continue
+    return count
+
+
 def _walk(
     root: str, rules: IgnoreRules, start: str = "", enter: Callable[[str], bool] | None = None
 ) -> Iterator[tuple[str, list[os.DirEntry[str]]]]:
