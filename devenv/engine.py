@@ -2,7 +2,7 @@
 
 Every ``docker`` / ``docker compose`` call devenv makes goes through an
 :class:`Engine`. Compose verbs use python-on-whales (argument lists, never a
-shell string); engine state (containers, inspect, exec, logs, events) uses the
+shell string); engine state (containers, inspect, exec, logs) uses the
 docker SDK, which answers over the socket in milliseconds. A failure becomes
 one :class:`~devenv.errors.EngineError` that says what to do.
 
@@ -104,7 +104,6 @@ class Engine(Protocol):
     def image_present(self, ref: str) -> bool: ...
     def container_logs(self, container: str, *, since: float | None = None, tail: int = 200) -> str: ...
     def agent(self, container: str) -> "Agent": ...
-    def events(self, project: str, stop: threading.Event) -> Iterator[dict[str, Any]]: ...
 
 
 class DockerEngine:
@@ -220,16 +219,6 @@ class DockerEngine:
             agent = Agent.start(self._client(), container)
             self._agents[container] = agent
         return agent
-
-    def events(self, project: str, stop: threading.Event) -> Iterator[dict[str, Any]]:
-        stream = self._client().events(decode=True, filters={"label": [f"{PROJECT_LABEL}={project}"], "type": "container"})
-        closer = threading.Thread(target=lambda: (stop.wait(), stream.close()), daemon=True)
-        closer.start()
-        try:
-            yield from stream
-        except Exception:  # the stream ends with an error when closed or when the engine stops
-            if not stop.is_set():
-                raise
 
     # --- compose, through python-on-whales ------------------------------------------------
     def _compose(self, target: Target | None = None) -> Any:

@@ -117,7 +117,7 @@ def check_ports(uses: Iterable[PortUse], ours: set[int], holders: dict[int, str]
         who = (holders or {}).get(use.port) or process_on_port(use.port)
         held = f" (held by {who})" if who else ""
         checks.append(Check(f"port {use.port}", FAIL, f"port {use.port} for {use.service} is in use{held}",
-                            f"stop what holds it, or change the port in docker/.env (e.g. SVR_HTTP_PORT) and run devenv up again"))
+                            "stop what holds it, or change the port in docker/.env (e.g. SVR_HTTP_PORT) and run devenv up again"))
     return checks or [Check("ports", PASS, "every published port is free")]
 
 

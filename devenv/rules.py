@@ -9,11 +9,11 @@ restarts are united).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable, Sequence
 
-from .config import Rule, Settings
+from .config import Settings
 from .override import OVERRIDE_NAME
 from .release import ProcessSpec
 

@@ -43,7 +43,7 @@ class FakeEngine:
 
     def __init__(self, config: ConfigSource = None, *, containers: Sequence[ContainerState] = (),
                  exec_result: tuple[int, str] | Callable[[str, Sequence[str]], tuple[int, str]] = (0, ""),
-                 logs: str = "", agent: Any = None, events: Sequence[Mapping[str, Any]] = (),
+                 logs: str = "", agent: Any = None,
                  interactive: int = 0, images: Sequence[str] | None = None) -> None:
         self.calls: list[Call] = []
         self.config = compose_config if config is None else config
@@ -51,7 +51,6 @@ class FakeEngine:
         self.exec_result = exec_result
         self.logs = logs
         self.agent_result = agent
-        self.events_result = list(events)
         self.interactive_result = interactive
         self.images = None if images is None else set(images)  # None: every image is present
         self.version = "2.40.3"
@@ -121,9 +120,6 @@ class FakeEngine:
         self._record("agent", container)
         return self.agent_result
 
-    def events(self, project: str, stop: Any):
-        self._record("events", project)
-        return iter(list(self.events_result))
 
 
 # --- docker compose config, without Docker ------------------------------------------------------

@@ -137,7 +137,7 @@ def _dotenv(release: str) -> str:
     lines += [
         "# The image: devenv reads the release off its tag.",
         f"RAGFLOW_IMAGE={image}",
-        f"# RAGFLOW_IMAGE=swr.cn-north-4.myhuaweicloud.com/infiniflow/ragflow:nightly",
+        "# RAGFLOW_IMAGE=swr.cn-north-4.myhuaweicloud.com/infiniflow/ragflow:nightly",
         "TIMEZONE='Asia/Shanghai'",
         "",
     ]
