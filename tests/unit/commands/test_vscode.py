@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from devenv.cli import app, report
+from devenv import jsonc as J
 from devenv.commands import vscode as V
 from devenv.errors import DevenvError, UnhealthyError
 from devenv.reloader import ReloadReport
@@ -117,7 +118,7 @@ def invoke(root: Path, *args: str):
 
 
 def read(path: Path):
-    node = V.parse(path.read_text(encoding="utf-8"))
+    node = J.parse(path.read_text(encoding="utf-8"))
     assert node is not None
     return node.value
 
@@ -256,7 +257,7 @@ def test_safety_net_keeps_a_bak_when_the_edit_cannot_be_verified(checkout, monke
     path.parent.mkdir()
     path.write_text(USER_TASKS)
     path.with_name("tasks.json.bak").write_text("an older backup")
-    monkeypatch.setattr(V, "_edits", lambda text, *a: [(0, 1, "")])  # an edit that breaks the file
+    monkeypatch.setattr(J, "_edits", lambda text, *a: [(0, 1, "")])  # an edit that breaks the file
     result = invoke(root)
     assert result.exit_code == 0
     assert "could not keep its comments and layout; the original is tasks.json.bak2" in result.output
@@ -271,17 +272,17 @@ def test_safety_net_keeps_a_bak_when_the_edit_cannot_be_verified(checkout, monke
 
 def test_parse_tolerates_comments_and_trailing_commas() -> None:
     text = '\ufeff// top\n{"a": "x // y", /* b */ "b": [1, -2.5e3, true, null,], "c": "q\\"/*",}\n// end'
-    assert V.parse(text).value == {"a": "x // y", "b": [1, -2500.0, True, None], "c": 'q"/*'}
-    assert V.parse("  // nothing\n") is None
+    assert J.parse(text).value == {"a": "x // y", "b": [1, -2500.0, True, None], "c": 'q"/*'}
+    assert J.parse("  // nothing\n") is None
 
 
 def test_merge_into_empty_array_with_a_comment_and_empty_file() -> None:
-    target = V.Target("x", "tasks", "label", "2.0.0", ({"label": "devenv: a", "args": ["x"]},))
-    assert V.merge('{"tasks": [\n  // later\n]}', target).text == (
+    target = J.Target("x", "tasks", "label", "2.0.0", ({"label": "devenv: a", "args": ["x"]},))
+    assert J.merge('{"tasks": [\n  // later\n]}', target).text == (
         '{"tasks": [\n  {\n    "label": "devenv: a",\n    "args": ["x"]\n  }\n  // later\n]}'
     )
-    assert V.merge("", target).text == '{\n\t"version": "2.0.0",\n\t"tasks": [\n\t\t{\n\t\t\t"label": "devenv: a",\n\t\t\t"args": ["x"]\n\t\t}\n\t]\n}\n'
-    assert V.merge("// notes", target).text.startswith("// notes\n{\n")
+    assert J.merge("", target).text == '{\n\t"version": "2.0.0",\n\t"tasks": [\n\t\t{\n\t\t\t"label": "devenv: a",\n\t\t\t"args": ["x"]\n\t\t}\n\t]\n}\n'
+    assert J.merge("// notes", target).text.startswith("// notes\n{\n")
 
 
 # --- the problem matcher on lines devenv prints -------------------------------------------------
@@ -397,10 +398,10 @@ def test_other_errors_are_not_problems(error: DevenvError) -> None:
 ])
 def test_every_layout_is_edited_in_place_and_converges(text: str) -> None:
     target = V.targets("packages", ["api"], 5678)[0]
-    once = V.merge(text, target)
+    once = J.merge(text, target)
     assert once.preserved and once.changed
-    assert V.merge(once.text, target) == V.Merged(once.text, False, True)
-    items = V.parse(once.text).value["tasks"]
+    assert J.merge(once.text, target) == J.Merged(once.text, False, True)
+    items = J.parse(once.text).value["tasks"]
     assert [t for t in items if t["label"] == "mine"] == ([{"label": "mine"}] if "mine" in text else [])
     ours = [t for t in items if t["label"].startswith("devenv: ")]
     assert len(ours) == len(EXPECTED_TASKS) and {t["label"]: t for t in ours} == {e["label"]: e for e in EXPECTED_TASKS}
