@@ -381,10 +381,9 @@ set -e
 PY=python3
 
 function task_exe() {
-    local consumer_id="$1"
+    local worker="$1"
     while true; do
-        LD_PRELOAD="$JEMALLOC_PATH" \\
-        "$PY" rag/svr/task_executor.py "${consumer_id}"
+        "$PY" rag/svr/task_executor.py "${worker}"
     done
 }
 
@@ -408,10 +407,9 @@ set -e
 PY=python3
 
 function task_exe() {
-    local consumer_id="$1"
+    local worker="$1"
     while true; do
-        LD_PRELOAD="$JEMALLOC_PATH" \\
-        "$PY" rag/svr/task_executor.py "${consumer_id}"  &
+        "$PY" rag/svr/task_executor.py "${worker}"  &
         wait;
         sleep 1;
     done
@@ -455,10 +453,9 @@ set -e
 PY=python3
 
 function task_exe() {
-    local consumer_id="$1"
+    local worker="$1"
     while true; do
-        LD_PRELOAD="$JEMALLOC_PATH" \\
-        "$PY" rag/svr/task_executor.py -i "${consumer_id}" -t "common" &
+        "$PY" rag/svr/task_executor.py -i "${worker}" -t "common" &
         wait;
         sleep 1;
     done
