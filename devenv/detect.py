@@ -19,6 +19,7 @@ from .release import (
     ProcessSpec,
     Release,
     Version,
+    image_tag,
     known_packages,
     parse_version,
 )
@@ -61,6 +62,8 @@ class Detection:
     processes: tuple[ProcessSpec, ...]
     image: str
     api_port: int | None
+    layout: Version  # the oldest release whose layout the checkout matches
+    project: str  # the compose project name, derived as compose derives it
 
 
 def detect(snap: CheckoutSnapshot) -> Detection:
@@ -88,7 +91,8 @@ def detect(snap: CheckoutSnapshot) -> Detection:
     env = parse_dotenv(snap.texts[ENV_FILE], snap.environ)
     image = env.get("RAGFLOW_IMAGE", "")
     compose_text = snap.texts[MAIN_COMPOSE]
-    release = detect_release(image, compose_text, snap.texts.get(DOCKERFILE, ""), env)
+    dockerfile = snap.texts.get(DOCKERFILE, "")
+    release = detect_release(image, compose_text, dockerfile, env)
     profiles = tuple(p.strip() for p in env.get("COMPOSE_PROFILES", "").split(",") if p.strip())
     packages = detect_packages(snap.texts.get(DOCKERFILE), snap.dirs, release.version)
     return Detection(
@@ -104,6 +108,10 @@ def detect(snap: CheckoutSnapshot) -> Detection:
         processes=detect_processes(snap.texts.get(ENTRYPOINT), packages),
         image=image,
         api_port=_int_or_none(env.get("SVR_HTTP_PORT")),
+        layout=layout_version(compose_text, dockerfile, env),
+        # COMPOSE_PROJECT_NAME from the shell wins over docker/.env, as in compose
+        project=project_name({**env, **{k: v for k, v in snap.environ.items() if k == "COMPOSE_PROJECT_NAME" and v}},
+                             compose_text, "docker"),
     )
 
 
@@ -113,7 +121,7 @@ def detect_release(image: str, compose_text: str, dockerfile: str, env: Mapping[
     >>> detect_release("infiniflow/ragflow:nightly", "ragflow-cpu:", "COPY bin bin", {"DEVICE": "cpu"}).label
     'v0.25.0 or later (from the layout; image tag nightly)'
     """
-    tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+    tag = image_tag(image)
     version = parse_version(tag) if tag else None
     if version is not None:
         return Release(version, "image tag", tag)

@@ -15,7 +15,7 @@ from .config import Settings
 from .detect import Detection
 from .errors import CheckoutError, ConfigError
 from .model import ComposeModel, ServiceSpec
-from .release import NEVER_MOUNT, HealthPaths, ProcessSpec, Release, parse_version
+from .release import NEVER_MOUNT, HealthPaths, ProcessSpec, Release, image_tag, parse_version
 
 STATE_DIR = ".devenv"  # devenv's one git-ignored folder in the checkout
 CACHE_DIR = f"{STATE_DIR}/cache"
@@ -112,7 +112,7 @@ def image_volume(base: str, image: str) -> str:
     >>> image_volume("devenv-deepdoc-models", "infiniflow/ragflow:v0.24.0-slim")
     'devenv-deepdoc-models-v0.24.0-slim'
     """
-    tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else "latest"
+    tag = image_tag(image) or "latest"
     return f"{base}-{re.sub(r'[^A-Za-z0-9_.-]', '-', tag).lower()}"
 
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from .detect import ENTRYPOINT, layout_version
+from .detect import ENTRYPOINT, Detection
 from .engine import Engine, EngineInfo
 from .errors import EngineError
 from .model import ComposeModel
-from .release import format_version, parse_version
+from .release import format_version
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 MIN_COMPOSE = (2, 20, 0)  # `include:` in RAGFlow's compose file needs 2.20
@@ -80,15 +80,14 @@ def check_line_endings(root: Path) -> Check:
     return Check("line endings", PASS, f"{ENTRYPOINT} has LF line endings")
 
 
-def check_release(image: str, compose_text: str, dockerfile: str, env: dict[str, str]) -> Check:
-    tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
-    tagged = parse_version(tag) if tag else None
-    layout = layout_version(compose_text, dockerfile, env)
-    if tagged is None:
+def check_release(det: Detection) -> Check:
+    """The image's release against the checkout's layout (detection has both)."""
+    tag, layout = det.release.tag, det.layout
+    if det.release.source != "image tag" or det.release.version is None:
         return Check("release", PASS, f"image tag {tag or '(none)'}; checkout layout {format_version(layout)} or later")
-    if tagged < layout:
+    if det.release.version < layout:
         return Check("release", WARN,
-                     f"the checkout looks like {format_version(layout)} or later, but RAGFLOW_IMAGE is {image}: "
+                     f"the checkout looks like {format_version(layout)} or later, but RAGFLOW_IMAGE is {det.image}: "
                      "the mounted code and entrypoint may not fit the image",
                      f"set RAGFLOW_IMAGE in docker/.env to the release you checked out, or check out {tag}")
     return Check("release", PASS, f"checkout and image agree ({tag})")

@@ -22,6 +22,16 @@ def parse_version(tag: str) -> Version | None:
     return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
 
 
+def image_tag(image: str) -> str:
+    """The tag of an image reference, "" when it has none.
+
+    >>> image_tag("registry:5000/infiniflow/ragflow:v0.22.0"), image_tag("ragflow")
+    ('v0.22.0', '')
+    """
+    name = image.rsplit("/", 1)[-1]
+    return name.rsplit(":", 1)[1] if ":" in name else ""
+
+
 def format_version(v: Version) -> str:
     return "v%d.%d.%d" % v
 

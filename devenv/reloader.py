@@ -67,19 +67,25 @@ class Reloader:
     """Executes decisions against the server container of one plan."""
 
     def __init__(self, plan: Plan, target: Target, engine: Engine, root: Path, *, stop: threading.Event | None = None,
-                 reload_timeout: float = 180, replan: Callable[[], Plan] | None = None,
+                 reload_timeout: float = 180, replan: Callable[[], tuple[Plan, Target]] | None = None,
                  log: Callable[[str], None] | None = None) -> None:
-        self.plan = plan
-        self.target = target
         self.engine = engine
         self.root = root
         self.stop = stop or threading.Event()
         self.reload_timeout = reload_timeout
         self.replan = replan
         self.log = log or (lambda _text: None)
+        self.health: Health | None = None
+        self._use(plan, target)
+        self.last_failure: Failure | None = None
+
+    def _use(self, plan: Plan, target: Target) -> None:
+        """Work on ``plan`` from now on (and what derives from it)."""
+        if self.health is not None:
+            self.health.close()
+        self.plan, self.target = plan, target
         self.health = Health(plan.health_url, plan.health) if plan.health_url else None
         self.scripts = {p.name: p.script for p in plan.processes}
-        self.last_failure: Failure | None = None
 
     # --- entry point -------------------------------------------------------------------
     def run(self, decision: R.Decision, saved_at: float | None = None) -> ReloadReport:
@@ -224,9 +230,7 @@ class Reloader:
 
     def _recreate(self, saved_at: float, report: ReloadReport) -> None:
         if self.replan is not None:
-            self.plan = self.replan()  # raises on a broken compose file: reported, watching goes on
-            self.health = Health(self.plan.health_url, self.plan.health) if self.plan.health_url else None
-            self.scripts = {p.name: p.script for p in self.plan.processes}
+            self._use(*self.replan())  # raises on a broken compose file: reported, watching goes on
         started = time.time()
         self.engine.compose_up(self.target, [], on_line=self.log)  # apply compose/.env changes to every service
         self.engine.compose_up(self.target, [self.plan.service], force_recreate=True, no_deps=True, on_line=self.log)

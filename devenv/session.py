@@ -16,8 +16,9 @@ from typing import Callable
 
 from . import rules as R
 from . import state
-from .engine import Engine
+from .engine import Engine, Target
 from .errors import DevenvError, EngineError
+from .plan import Plan
 from .reloader import Reloader, ReloadReport
 from .ui import TAG_CHANGE, TAG_ERROR, TAG_READY, TAG_RELOAD_FAILED, TAG_RELOAD_OK, UI
 from .workspace import Workspace
@@ -26,18 +27,44 @@ IDLE_CHECK = 2.0  # seconds between checks of the server container while idle
 
 
 class WatchSession:
-    def __init__(self, ws: Workspace, plan, engine: Engine, ui: UI, stop: threading.Event,
-                 replan: Callable[[], object] | None = None) -> None:
-        self.ws, self.plan, self.engine, self.ui, self.stop = ws, plan, engine, ui, stop
-        s = ws.settings
-        self.rules = R.default_rules(plan.packages or ws.detection.packages, plan.processes, s)
-        self.known = [p.name for p in plan.processes]
-        self.reloader = Reloader(plan, ws.target(), engine, ws.root, stop=stop, reload_timeout=s["server.reload_timeout"],
-                                 replan=replan, log=lambda line: ui.detail(line) if line else None)
+    """``replan()`` re-reads the checkout after a configuration change and returns the
+    fresh workspace and plan; the rules and the reloader follow them."""
+
+    def __init__(self, ws: Workspace, plan: Plan, engine: Engine, ui: UI, stop: threading.Event,
+                 replan: Callable[[], tuple[Workspace, Plan]] | None = None) -> None:
+        self.ws, self.engine, self.ui, self.stop = ws, engine, ui, stop
+        self._replan = replan
+        self.reloader = Reloader(plan, ws.target(), engine, ws.root, stop=stop,
+                                 reload_timeout=ws.settings["server.reload_timeout"],
+                                 replan=self._replanned if replan else None,
+                                 log=lambda line: ui.detail(line) if line else None)
+        self._rules_for: tuple[Plan, list[R.PathRule]] | None = None
         self.reloads = 0
         self._engine_down = False
         self._container_reported: str | None = None
         self._printed_failure: tuple[str, str] | None = None
+
+    def _replanned(self) -> tuple[Plan, Target]:
+        assert self._replan is not None
+        self.ws, plan = self._replan()
+        return plan, self.ws.target()
+
+    @property
+    def plan(self) -> Plan:
+        """The plan in force: the reloader's, which a recreate replaces."""
+        return self.reloader.plan
+
+    @property
+    def known(self) -> list[str]:
+        return [p.name for p in self.plan.processes]
+
+    @property
+    def rules(self) -> list[R.PathRule]:
+        """The path rules for the plan in force (built again only when the plan changes)."""
+        if self._rules_for is None or self._rules_for[0] is not self.plan:
+            rules = R.default_rules(self.plan.packages or self.ws.detection.packages, self.plan.processes, self.ws.settings)
+            self._rules_for = (self.plan, rules)
+        return self._rules_for[1]
 
     def run(self, ready: str = "") -> None:
         from .watch.debounce import Debouncer
@@ -144,7 +171,7 @@ class WatchSession:
         report = ReloadReport((), "start the container")
         started = time.time()
         try:
-            self.engine.compose_up(self.ws.target(), [self.plan.service], on_line=lambda line: None)
+            self.engine.compose_up(self.reloader.target, [self.plan.service], on_line=lambda line: None)
             self.reloader.await_container(time.monotonic(), started, report)
         except DevenvError as e:
             report.error = e.message

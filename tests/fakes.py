@@ -22,7 +22,10 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import yaml
+from typer.testing import CliRunner
 
+from devenv import cli
+from devenv.context import AppContext
 from devenv.dotenv import interpolate, parse_dotenv
 from devenv.engine import ContainerState, EngineInfo, Target, compose_failure
 from devenv.errors import EXIT_USAGE, CommandFailed
@@ -280,3 +283,21 @@ def _absolute(path: str, project: Path) -> str:
     if path.startswith("/"):
         return path
     return os.path.normpath(os.path.join(project, path))  # compose makes it absolute, without resolving links
+
+
+# --- the CLI with a FakeEngine ------------------------------------------------------------------
+
+class Devenv:
+    """Runs the CLI with a FakeEngine and a fixed environment."""
+
+    def __init__(self, monkeypatch: Any) -> None:
+        self.environ: dict[str, str] = {}
+        # compose sees the same environment devenv does
+        self.engine = FakeEngine(lambda target: compose_config(target, self.environ))
+        monkeypatch.setattr(cli, "new_context", self._context)
+
+    def _context(self, project, ui) -> AppContext:
+        return AppContext(project=project, ui=ui, environ=dict(self.environ), engine_override=self.engine)
+
+    def __call__(self, *args: str):
+        return CliRunner().invoke(cli.app, [str(a) for a in args], catch_exceptions=False)

@@ -42,9 +42,7 @@ def collect(app: AppContext) -> list[P.Check]:
     det = ws.detection
     checks.append(P.Check("checkout", P.PASS, f"{ws.root}: RAGFlow {det.release.label}, packages {', '.join(det.packages) or '(none)'}"))
     checks.append(P.check_line_endings(ws.root))
-    texts = {rel: (ws.root / rel).read_text(encoding="utf-8", errors="replace") if (ws.root / rel).is_file() else ""
-             for rel in ("docker/docker-compose.yml", "Dockerfile")}
-    checks.append(P.check_release(det.image, texts["docker/docker-compose.yml"], texts["Dockerfile"], dict(det.env)))
+    checks.append(P.check_release(det))
     plan = None
     try:
         plan = ws.plan()

@@ -15,10 +15,8 @@ from typing import Any
 
 from .. import state
 from ..context import AppContext
-from ..detect import project_name
 from ..engine import ContainerState
 from ..errors import EXIT_OK
-from ..fsio import read_text
 from ..plan import CACHE_DIR
 from ..ui import table
 
@@ -28,11 +26,7 @@ SIZE_BUDGET = 0.25  # seconds spent measuring cache folders before giving an est
 def run(app: AppContext, *, as_json: bool = False) -> int:
     ws = app.workspace()
     det = ws.detection
-    compose_text = read_text(ws.compose_files[0]) or ""
-    # COMPOSE_PROJECT_NAME set in the shell wins over docker/.env, as in compose; det.env holds
-    # only the keys docker/.env names, so read the environment here.
-    env = {**det.env, **{k: app.environ[k] for k in ("COMPOSE_PROJECT_NAME",) if app.environ.get(k)}}
-    project = project_name(env, compose_text, det.project_dir)
+    project = det.project  # as compose names it, without asking compose (a 100+ ms subprocess)
     containers = app.engine().containers(project)
     service = ws.settings["compose.service"] or next(
         (s for s in det.server_candidates if any(c.service == s for c in containers)), det.server_candidates[0])

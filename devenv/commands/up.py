@@ -12,6 +12,7 @@ from typing import Iterator
 from .. import preflight as P
 from .. import state
 from ..context import AppContext
+from ..engine import ContainerState
 from ..errors import EXIT_OK, DevenvError, EngineError, UnhealthyError
 from ..gate import wait_healthy
 from ..override import State
@@ -29,10 +30,9 @@ def run(app: AppContext, *, detach: bool = False, debug: bool = False, recreate:
         state.ensure_single_watcher(ws.root)
     engine = app.engine()
     plan = ws.plan(debug=debug)
-    preflight(ws, plan, ui)
+    had_containers = bool(preflight(ws, plan, ui))
     for warning in plan.warnings:
         ui.warn(warning)
-    had_containers = bool(engine.containers(plan.project_name))
     result = ws.write_override(plan, force=force)
     ui.emit(TAG_UP, f"starting project {plan.project_name}: {plan.service} ({plan.release.label}) in dev mode")
     try:
@@ -58,25 +58,25 @@ def run(app: AppContext, *, detach: bool = False, debug: bool = False, recreate:
     return watch(app, ws, plan, ready=ready)
 
 
-def preflight(ws: Workspace, plan: Plan, ui: UI) -> None:
-    """Refuse to start when something is sure to fail; warn about what might."""
+def preflight(ws: Workspace, plan: Plan, ui: UI) -> list[ContainerState]:
+    """Refuse to start when something is sure to fail; warn about what might.
+
+    Returns the project's containers as they were before devenv touched anything.
+    """
     engine = ws.engine
     check, _info = P.check_engine(engine)
     _enforce(check, ui, engine=True)
     _enforce(P.check_compose(engine), ui, engine=True)
     _enforce(P.check_line_endings(ws.root), ui)
-    det = ws.detection
-    snap_texts = {}
-    for rel in ("docker/docker-compose.yml", "Dockerfile"):
-        path = ws.root / rel
-        snap_texts[rel] = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
-    _enforce(P.check_release(det.image, snap_texts["docker/docker-compose.yml"], snap_texts["Dockerfile"], dict(det.env)), ui)
-    ours = {port for c in engine.containers(plan.project_name) if c.running for (_cport, _ip, port) in c.ports}
+    _enforce(P.check_release(ws.detection), ui)
+    containers = engine.containers(plan.project_name)
+    ours = {port for c in containers if c.running for (_cport, _ip, port) in c.ports}
     uses = P.published_ports(ws.model())
     if plan.debug_port:
         uses.append(P.PortUse("127.0.0.1", plan.debug_port, f"{plan.service} debugger"))
     for check in P.check_ports(uses, ours):
         _enforce(check, ui)
+    return containers
 
 
 def _enforce(check: P.Check, ui: UI, *, engine: bool = False) -> None:
@@ -145,12 +145,11 @@ def watch(app: AppContext, ws: Workspace, plan: Plan, *, ready: str) -> int:
     if hasattr(engine, "shield"):
         engine.shield = True  # a Ctrl-C must not cut a compose recreate in half
 
-    def replan() -> Plan:
+    def replan() -> tuple[Workspace, Plan]:
         fresh = app.workspace()
         new_plan = fresh.plan(debug=plan.debug_port is not None)
         fresh.write_override(new_plan)
-        ws.__dict__.update(fresh.__dict__)
-        return new_plan
+        return fresh, new_plan
 
     with stop_on_signals() as stop:
         session = WatchSession(ws, plan, engine, app.ui, stop, replan=replan)

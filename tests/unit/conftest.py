@@ -7,6 +7,7 @@ from typing import Callable
 
 import pytest
 
+from tests.fakes import Devenv
 from tests.fixtures import make_checkout
 
 
@@ -26,3 +27,9 @@ def _no_devenv_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("DEVENV_") and key != "DEVENV_UPDATE_GOLDEN" or key in ("COMPOSE_PROFILES", "DEVICE", "DOC_ENGINE", "RAGFLOW_IMAGE"):
             monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def devenv(monkeypatch: pytest.MonkeyPatch) -> Devenv:
+    """The CLI with a FakeEngine and a fixed environment: ``devenv("-C", root, "plan")``."""
+    return Devenv(monkeypatch)

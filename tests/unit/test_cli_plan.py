@@ -10,15 +10,12 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from typer.testing import CliRunner
 
-from devenv import cli
 from devenv.config import parse_config
-from devenv.context import AppContext
 from devenv.engine import Target
 from devenv.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from devenv.override import OVERRIDE_NAME, render
-from tests.fakes import FakeEngine, compose_config, config_failure
+from tests.fakes import Devenv, compose_config, config_failure
 from tests.fixtures import EXPECTED, RELEASES, make_checkout, plan_for
 
 GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden"
@@ -27,27 +24,6 @@ GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden"
 def tree(root: Path) -> dict[str, bytes | None]:
     """Every file and folder under root: folders map to None, files to their bytes."""
     return {p.relative_to(root).as_posix(): (None if p.is_dir() else p.read_bytes()) for p in sorted(root.rglob("*"))}
-
-
-class Devenv:
-    """Runs the CLI with a FakeEngine and a fixed environment."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.environ: dict[str, str] = {}
-        # compose sees the same environment devenv does
-        self.engine = FakeEngine(lambda target: compose_config(target, self.environ))
-        monkeypatch.setattr(cli, "new_context", self._context)
-
-    def _context(self, project, ui) -> AppContext:
-        return AppContext(project=project, ui=ui, environ=dict(self.environ), engine_override=self.engine)
-
-    def __call__(self, *args: str):
-        return CliRunner().invoke(cli.app, [str(a) for a in args], catch_exceptions=False)
-
-
-@pytest.fixture
-def devenv(monkeypatch: pytest.MonkeyPatch) -> Devenv:
-    return Devenv(monkeypatch)
 
 
 def override_of(root: Path) -> Path:

@@ -239,3 +239,15 @@ def test_api_port_from_env(checkout) -> None:
     root = checkout("v0.24.0")
     assert _detect(root, {"SVR_HTTP_PORT": "19380"}).api_port == 19380
     assert _detect(root, {"SVR_HTTP_PORT": "not-a-port"}).api_port is None
+
+
+def test_project_name_follows_compose_precedence(tmp_path) -> None:
+    from devenv.detect import detect
+    from devenv.fsio import read_checkout
+    from tests.fixtures import make_checkout
+
+    root = make_checkout(tmp_path / "c", "v0.24.0")
+    assert detect(read_checkout(root, {})).project == "docker"  # the project folder's name, as RAGFlow users have it
+    (root / "docker" / ".env").write_text((root / "docker" / ".env").read_text() + "COMPOSE_PROJECT_NAME=From_Env_File\n")
+    assert detect(read_checkout(root, {})).project == "from_env_file"
+    assert detect(read_checkout(root, {"COMPOSE_PROJECT_NAME": "shell"})).project == "shell"

@@ -8,7 +8,6 @@ from pathlib import Path
 from devenv.dotenv import mask_text
 from devenv.ui import UI
 from tests.fixtures import PASSWORDS, make_checkout
-from tests.unit.test_cli_plan import devenv  # noqa: F401  (a fixture: the CLI with a FakeEngine)
 
 PACKAGE = Path(__file__).resolve().parents[2] / "devenv"
 
