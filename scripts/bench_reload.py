@@ -154,7 +154,7 @@ def bench_devenv(base: Path, n: int) -> tuple[list[float], list[float], list[flo
 
 def bench_floor(stack: Stack, n: int, *, relaunch_now: bool) -> list[float]:
     """SIGTERM straight to the server the instant the file is saved, through an already-open probe."""
-    from devenv.engine import DockerEngine
+    from devenv.engine.docker import DockerEngine
 
     engine = DockerEngine()
     cid = subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={stack.env['COMPOSE_PROJECT_NAME']}",

@@ -24,11 +24,12 @@ from typing import Any, Callable, Mapping, Sequence
 import yaml
 from typer.testing import CliRunner
 
-from devenv import cli
-from devenv.context import AppContext
-from devenv.dotenv import interpolate, parse_dotenv
-from devenv.engine import ContainerState, EngineInfo, Target, compose_failure
-from devenv.errors import EXIT_USAGE, CommandFailed
+from devenv.app import cli
+from devenv.app.context import AppContext
+from devenv.core.dotenv import interpolate, parse_dotenv
+from devenv.engine import ContainerState, EngineInfo, Target
+from devenv.engine.failures import compose_failure
+from devenv.core.errors import EXIT_USAGE, CommandFailed
 
 
 @dataclass(frozen=True)

@@ -508,11 +508,11 @@ _ENTRYPOINTS = {
 def planning_inputs(root: Path, *, environ: dict[str, str] | None = None, config_text: str | None = None,
                     arguments: dict | None = None):
     """``(detection, settings, model, checkout_dirs)`` for ``make_plan``, the model from the fake compose."""
-    from devenv.config import parse_config, resolve
-    from devenv.detect import detect
+    from devenv.core.config import parse_config, resolve
+    from devenv.core.detect import detect
     from devenv.engine import Target
-    from devenv.fsio import read_checkout
-    from devenv.model import ComposeModel
+    from devenv.app.fsio import read_checkout
+    from devenv.core.model import ComposeModel
 
     from .fakes import compose_config
 
@@ -527,7 +527,7 @@ def planning_inputs(root: Path, *, environ: dict[str, str] | None = None, config
 
 def plan_for(root: Path, *, debug: bool = False, **kwargs):
     """The plan devenv makes for a fixture checkout (see :func:`planning_inputs`)."""
-    from devenv.plan import make_plan
+    from devenv.core.plan import make_plan
 
     det, settings, model, dirs = planning_inputs(root, **kwargs)
     return make_plan(det, settings, model, checkout_dirs=dirs, debug=debug)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..context import AppContext
-from ..errors import EXIT_OK, DevenvError
+from ..app.context import AppContext
+from ..core.errors import EXIT_OK, DevenvError
 
 
 def bundled_demo() -> Path:

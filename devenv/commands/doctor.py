@@ -6,11 +6,11 @@ import json
 import os
 from pathlib import Path
 
-from .. import preflight as P
-from ..context import AppContext
-from ..errors import EXIT_FAILED, EXIT_OK, DevenvError
-from ..override import State, render
-from ..plan import CACHE_DIR
+from ..app import preflight as P
+from ..app.context import AppContext
+from ..core.errors import EXIT_FAILED, EXIT_OK, DevenvError
+from ..core.override import State, render
+from ..core.plan import CACHE_DIR
 
 
 def run(app: AppContext, *, as_json: bool = False) -> int:
@@ -68,9 +68,9 @@ def _context() -> P.Check:
         status = P.WARN if remote else P.PASS
         return P.Check("docker host", status, f"DOCKER_HOST={host}" + (" is remote: bind mounts need the files on that host" if remote else ""),
                        "use a local engine for dev mode (unset DOCKER_HOST)" if remote else "")
-    from ..engine import _current_context
+    from ..engine.failures import current_context
 
-    return P.Check("docker host", P.PASS, f"docker context {_current_context()!r}")
+    return P.Check("docker host", P.PASS, f"docker context {current_context()!r}")
 
 
 def _override(ws, plan) -> P.Check:

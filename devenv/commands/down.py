@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from ..context import AppContext
-from ..errors import EXIT_OK, EXIT_USAGE
-from ..plan import CACHE_DIR
+from ..app.context import AppContext
+from ..core.errors import EXIT_OK, EXIT_USAGE
+from ..core.plan import CACHE_DIR
 
 
 def run(app: AppContext, *, volumes: bool = False, yes: bool = False) -> int:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..config import CONFIG_FILE, KEYS
-from ..context import AppContext
-from ..detect import Detection
-from ..errors import EXIT_OK, EXIT_USAGE
-from ..fsio import atomic_write, find_checkout, read_checkout, read_text
-from ..detect import detect
+from ..core.config import CONFIG_FILE, KEYS
+from ..app.context import AppContext
+from ..core.detect import Detection
+from ..core.errors import EXIT_OK, EXIT_USAGE
+from ..app.fsio import atomic_write, find_checkout, read_checkout, read_text
+from ..core.detect import detect
 
 
 def run(app: AppContext, *, force: bool = False) -> int:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..context import AppContext
-from ..errors import EXIT_OK, ConfigError
+from ..app.context import AppContext
+from ..core.errors import EXIT_OK, ConfigError
 
 
 def run(app: AppContext, *, service: str | None = None, follow: bool = False, tail: str = "200") -> int:

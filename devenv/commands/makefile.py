@@ -18,9 +18,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..context import AppContext
-from ..errors import EXIT_OK, EXIT_USAGE
-from ..fsio import atomic_write, find_checkout
+from ..app.context import AppContext
+from ..core.errors import EXIT_OK, EXIT_USAGE
+from ..app.fsio import atomic_write, find_checkout
 
 BEGIN = "# >>> devenv >>>"
 END = "# <<< devenv <<<"

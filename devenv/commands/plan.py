@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..context import AppContext
-from ..errors import EXIT_FAILED, EXIT_OK
-from ..override import State, render
-from ..plan import Plan
-from ..ui import table
+from ..app.context import AppContext
+from ..core.errors import EXIT_FAILED, EXIT_OK
+from ..core.override import State, render
+from ..core.plan import Plan
+from ..app.ui import table
 
 
 def run(app: AppContext, *, to_stdout: bool = False, check: bool = False, force: bool = False, debug: bool = False) -> int:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..context import AppContext
-from ..errors import DevenvError
+from ..app.context import AppContext
+from ..core.errors import DevenvError
 
 
 def run(app: AppContext, *, service: str | None = None) -> int:

@@ -13,12 +13,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .. import state
-from ..context import AppContext
+from ..app import state
+from ..app.context import AppContext
 from ..engine import ContainerState
-from ..errors import EXIT_OK
-from ..plan import CACHE_DIR
-from ..ui import table
+from ..core.errors import EXIT_OK
+from ..core.plan import CACHE_DIR
+from ..app.ui import table
 
 SIZE_BUDGET = 0.25  # seconds spent measuring cache folders before giving an estimate
 

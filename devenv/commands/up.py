@@ -9,16 +9,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .. import preflight as P
-from .. import state
-from ..context import AppContext
+from ..app import preflight as P
+from ..app import state
+from ..app.context import AppContext
 from ..engine import ContainerState
-from ..errors import EXIT_OK, DevenvError, EngineError, UnhealthyError
-from ..gate import wait_healthy
-from ..override import State
-from ..plan import CACHE_DIR, Plan
-from ..ui import TAG_READY, TAG_UP, UI, Progress
-from ..workspace import Workspace
+from ..core.errors import EXIT_OK, DevenvError, EngineError, UnhealthyError
+from ..loop.gate import wait_healthy
+from ..core.override import State
+from ..core.plan import CACHE_DIR, Plan
+from ..app.ui import TAG_READY, TAG_UP, UI, Progress
+from ..app.workspace import Workspace
 
 
 def run(app: AppContext, *, detach: bool = False, debug: bool = False, recreate: bool = False,
@@ -139,7 +139,7 @@ def stop_on_signals() -> Iterator[threading.Event]:
 
 
 def watch(app: AppContext, ws: Workspace, plan: Plan, *, ready: str) -> int:
-    from ..session import WatchSession
+    from ..loop.session import WatchSession
 
     engine = app.engine()
     if hasattr(engine, "shield"):

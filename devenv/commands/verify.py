@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import rules as R
-from ..context import AppContext
-from ..errors import EXIT_FAILED, EXIT_OK, DevenvError
-from ..reloader import Reloader
+from ..core import rules as R
+from ..app.context import AppContext
+from ..core.errors import EXIT_FAILED, EXIT_OK, DevenvError
+from ..loop.reloader import Reloader
 
 
 def run(app: AppContext, *, as_json: bool = False) -> int:

@@ -46,11 +46,11 @@ import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..context import AppContext
-from ..errors import EXIT_OK, DevenvError
-from ..fsio import atomic_write
-from ..jsonc import JsoncError, Target, merge
-from ..ui import PREFIX, TAG_CHANGE, TAG_ERROR, TAG_READY, TAG_RELOAD_FAILED, TAG_RELOAD_OK, TAG_UP
+from ..app.context import AppContext
+from ..core.errors import EXIT_OK, DevenvError
+from ..app.fsio import atomic_write
+from ..core.jsonc import JsoncError, Target, merge
+from ..app.ui import PREFIX, TAG_CHANGE, TAG_ERROR, TAG_READY, TAG_RELOAD_FAILED, TAG_RELOAD_OK, TAG_UP
 
 TASKS_FILE = ".vscode/tasks.json"
 LAUNCH_FILE = ".vscode/launch.json"
@@ -197,6 +197,6 @@ def _free_backup(path: Path) -> Path:
 
 
 def _mounted_packages(ws: Any) -> tuple[str, ...]:
-    from ..plan import _packages  # the planner's own choice, validated the same way
+    from ..core.plan import _packages  # the planner's own choice, validated the same way
 
     return _packages(ws.settings, ws.detection, ws.checkout_dirs)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from .. import state
-from ..context import AppContext
-from ..errors import DevenvError
-from ..override import State, render
+from ..app import state
+from ..app.context import AppContext
+from ..core.errors import DevenvError
+from ..core.override import State, render
 from .up import watch
 
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from devenv.errors import DevenvError
+from ..core.errors import DevenvError
 from devenv.watch.ignore import IgnoreRules, walk_folders
 
 if TYPE_CHECKING:

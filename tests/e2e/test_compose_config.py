@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from devenv.model import ComposeModel
-from devenv.override import OVERRIDE_NAME
-from devenv.plan import image_volume
+from devenv.core.model import ComposeModel
+from devenv.core.override import OVERRIDE_NAME
+from devenv.core.plan import image_volume
 from tests.fixtures import EXPECTED, RECORDED_CONFIG, RELEASES, make_checkout, recorded_form
 
 pytestmark = pytest.mark.engine

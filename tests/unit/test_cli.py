@@ -5,7 +5,7 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from devenv import __version__
-from devenv.cli import app
+from devenv.app.cli import app
 
 runner = CliRunner()
 

@@ -11,10 +11,10 @@ from typing import Callable
 
 import pytest
 
-from devenv.config import parse_config
+from devenv.core.config import parse_config
 from devenv.engine import Target
-from devenv.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from devenv.override import OVERRIDE_NAME, render
+from devenv.core.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from devenv.core.override import OVERRIDE_NAME, render
 from tests.fakes import Devenv, compose_config, config_failure
 from tests.fixtures import EXPECTED, RELEASES, make_checkout, plan_for
 
@@ -251,7 +251,7 @@ def test_checkout_path_with_spaces_and_non_ascii(devenv: Devenv, tmp_path: Path)
 
 def test_secrets_never_printed(devenv: Devenv, checkout) -> None:
     root = checkout("v0.24.0")
-    from devenv.engine import compose_failure
+    from devenv.engine.failures import compose_failure
 
     devenv.engine.config = compose_failure("the compose files do not load", ["docker"], 1, "",
                                            "invalid interpolation: fixture-mysql-pw", None)

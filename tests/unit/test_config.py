@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from devenv.config import KEY_BY_NAME, KEYS, RULE_ACTIONS, SECTIONS, FileConfig, Rule, parse_config, resolve, validate
-from devenv.errors import ConfigError
+from devenv.core.config import KEY_BY_NAME, KEYS, RULE_ACTIONS, SECTIONS, FileConfig, Rule, parse_config, resolve, validate
+from devenv.core.errors import ConfigError
 
 # A good value for each key, different from its default.
 GOOD: dict[str, Any] = {

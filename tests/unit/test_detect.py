@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from devenv.detect import (
+from devenv.core.detect import (
     CheckoutSnapshot,
     detect,
     detect_packages,
@@ -16,9 +16,9 @@ from devenv.detect import (
     layout_version,
     server_candidates,
 )
-from devenv.errors import CheckoutError
-from devenv.fsio import read_checkout
-from devenv.release import KNOWN_PROCESSES, Release, known_packages, parse_version
+from devenv.core.errors import CheckoutError
+from devenv.app.fsio import read_checkout
+from devenv.core.release import KNOWN_PROCESSES, Release, known_packages, parse_version
 from tests.fixtures import EXPECTED, RELEASES, checkout_files
 
 
@@ -72,7 +72,7 @@ def test_release_from_the_image_tag(image: str, expected: Release) -> None:
 @pytest.mark.parametrize("release", RELEASES)
 def test_nightly_or_latest_falls_back_to_the_layout(release: str) -> None:
     files = checkout_files(release)
-    from devenv.dotenv import parse_dotenv
+    from devenv.core.dotenv import parse_dotenv
 
     env = parse_dotenv(files["docker/.env"], {})
     for tag in ("nightly", "latest", "nightly-slim"):
@@ -242,8 +242,8 @@ def test_api_port_from_env(checkout) -> None:
 
 
 def test_project_name_follows_compose_precedence(tmp_path) -> None:
-    from devenv.detect import detect
-    from devenv.fsio import read_checkout
+    from devenv.core.detect import detect
+    from devenv.app.fsio import read_checkout
     from tests.fixtures import make_checkout
 
     root = make_checkout(tmp_path / "c", "v0.24.0")

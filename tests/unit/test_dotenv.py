@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devenv.dotenv import interpolate, is_secret, mask, mask_text, parse_dotenv
+from devenv.core.dotenv import interpolate, is_secret, mask, mask_text, parse_dotenv
 from tests.fixtures import EXPECTED, PASSWORDS, RELEASES, checkout_files
 
 

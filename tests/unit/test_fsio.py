@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from devenv import fsio
-from devenv.errors import CheckoutError, DevenvError
+from devenv.app import fsio
+from devenv.core.errors import CheckoutError, DevenvError
 from tests.fixtures import checkout_files
 
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from devenv.errors import DevenvError
-from devenv.model import ComposeModel, PortSpec, VolumeSpec
+from devenv.core.errors import DevenvError
+from devenv.core.model import ComposeModel, PortSpec, VolumeSpec
 from tests.fixtures import RECORDED_CONFIG, RECORDED_ROOT
 
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from devenv import __version__
-from devenv.override import State, classify, digest, render
+from devenv.core.override import State, classify, digest, render
 from tests.fixtures import RELEASES, plan_for
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from devenv.config import resolve
-from devenv.errors import CheckoutError, ConfigError
-from devenv.model import ComposeModel
-from devenv.override import render
-from devenv.plan import (
+from devenv.core.config import resolve
+from devenv.core.errors import CheckoutError, ConfigError
+from devenv.core.model import ComposeModel
+from devenv.core.override import render
+from devenv.core.plan import (
     image_volume,
     CACHES,
     PROTECTED_TARGETS,
@@ -23,7 +23,7 @@ from devenv.plan import (
     relative_to_project,
     relative_to_root,
 )
-from devenv.release import Release
+from devenv.core.release import Release
 from tests.fixtures import EXPECTED, RELEASES, plan_for, planning_inputs
 
 GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden"

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devenv.config import resolve
-from devenv.errors import ConfigError
-from devenv.plan import CACHES, HOOKS_TARGET, PROTECTED_TARGETS, PYCACHE_TARGET, make_plan
-from devenv.release import NEVER_MOUNT
+from devenv.core.config import resolve
+from devenv.core.errors import ConfigError
+from devenv.core.plan import CACHES, HOOKS_TARGET, PROTECTED_TARGETS, PYCACHE_TARGET, make_plan
+from devenv.core.release import NEVER_MOUNT
 from tests.fixtures import RELEASES, make_checkout, planning_inputs
 
 EXTRA = "extra (devenv.toml)"

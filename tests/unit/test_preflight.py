@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from devenv import preflight as P
-from devenv.detect import detect
-from devenv.fsio import read_checkout
+from devenv.app import preflight as P
+from devenv.core.detect import detect
+from devenv.app.fsio import read_checkout
 from tests.fixtures import make_checkout
 
 

@@ -8,14 +8,14 @@ import time
 
 import pytest
 
-from devenv.plan import BASH_ENV_HOOK
+from devenv.container import bash_env_hook
 
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 
 
 def run_bash(tmp_path, body: str) -> tuple[str, float]:
     hook = tmp_path / "bash_env.sh"
-    hook.write_text(BASH_ENV_HOOK)
+    hook.write_text(bash_env_hook())
     started = time.monotonic()
     done = subprocess.run(["bash", "-c", body], env={"BASH_ENV": str(hook), "PATH": "/usr/bin:/bin"},
                           capture_output=True, text=True, timeout=30)

@@ -16,9 +16,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from devenv import rules as R
+from devenv.core import rules as R
 from devenv.engine import ContainerState
-from devenv.reloader import Reloader
+from devenv.loop.reloader import Reloader
 from tests.fakes import FakeEngine
 from tests.fixtures import make_checkout, plan_for
 

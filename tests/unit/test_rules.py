@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from devenv import rules as R
-from devenv.config import parse_config, resolve
-from devenv.release import KNOWN_PROCESSES
+from devenv.core import rules as R
+from devenv.core.config import parse_config, resolve
+from devenv.core.release import KNOWN_PROCESSES
 
 PACKAGES = ("api", "rag", "deepdoc", "agent", "common", "admin", "mcp")
 ALL_NAMES = [p.name for p in KNOWN_PROCESSES]

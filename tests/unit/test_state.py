@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from devenv import state
-from devenv.errors import DevenvError
+from devenv.app import state
+from devenv.core.errors import DevenvError
 
 
 def test_a_live_devenv_watcher_blocks_a_second_one(tmp_path):

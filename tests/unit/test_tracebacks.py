@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 
-from devenv.tracebacks import last_failure
+from devenv.core.tracebacks import last_failure
 
 
 def real_traceback(tmp_path, source: str) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from devenv.cli import app
+from devenv.app.cli import app
 from devenv.commands import makefile as M
 
 runner = CliRunner()

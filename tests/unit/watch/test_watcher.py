@@ -287,7 +287,7 @@ def test_never_polling_keeps_partial_watches_when_the_limit_runs_out(
 
 @linux_only
 def test_never_polling_without_inotify_is_an_error(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from devenv.errors import DevenvError
+    from devenv.core.errors import DevenvError
 
     fail_add_callback(monkeypatch, after=0, err=errno.EMFILE)
     with pytest.raises(DevenvError, match="inotify") as raised, Watcher(tree, IgnoreRules(), Recorder(), force_polling=False):

@@ -14,8 +14,8 @@ from typing import Any, Optional
 
 import typer
 
-from . import __version__
-from .errors import EXIT_INTERRUPTED, DevenvError
+from .. import __version__
+from ..core.errors import EXIT_INTERRUPTED, DevenvError
 
 app = typer.Typer(
     name="devenv",

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from . import rules as R
-from .engine import Agent, ContainerState, Engine, Target
-from .errors import DevenvError, EngineError
+from ..core import rules as R
+from ..engine.protocol import Agent
+from ..engine import ContainerState, Engine, Target
+from ..core.errors import DevenvError, EngineError
 from .health import Health
-from .plan import Plan
-from .tracebacks import Failure, last_failure
+from ..core.plan import Plan
+from ..core.tracebacks import Failure, last_failure
 
 MAX_HASHED = 64  # changed files whose bytes are compared host vs container
 POLL = 0.02  # seconds between probes while waiting for a restart

@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import DevenvError
+from ..core.errors import DevenvError
 from .fsio import atomic_write, read_text
-from .plan import STATE_DIR
+from ..core.plan import STATE_DIR
 
 STATE_FILE = "state.json"
 

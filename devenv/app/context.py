@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .engine import Engine
+from ..engine import Engine
 from .ui import UI
 
 
@@ -23,7 +23,7 @@ class AppContext:
         if self.engine_override is not None:
             return self.engine_override
         if self._engine is None:
-            from .engine import DockerEngine
+            from ..engine.docker import DockerEngine
 
             self._engine = DockerEngine()
         return self._engine

@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Mapping, TextIO
 
-from .dotenv import mask_text
+from ..core.dotenv import mask_text
 
 PREFIX = "[devenv]"
 # Stable tags (see the module docstring).

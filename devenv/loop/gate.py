@@ -6,9 +6,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from .engine import Engine
+from ..engine import Engine
 from .health import Health, HealthResult
-from .plan import Plan
+from ..core.plan import Plan
 
 
 @dataclass(frozen=True)

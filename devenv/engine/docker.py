@@ -1,109 +1,27 @@
-"""The one door to the Docker engine.
+"""The real engine: python-on-whales for compose verbs, the docker SDK for engine state.
 
-Every ``docker`` / ``docker compose`` call devenv makes goes through an
-:class:`Engine`. Compose verbs use python-on-whales (argument lists, never a
-shell string); engine state (containers, inspect, exec, logs) uses the
-docker SDK, which answers over the socket in milliseconds. A failure becomes
-one :class:`~devenv.errors.EngineError` that says what to do.
-
-Tests use :class:`tests.fakes.FakeEngine`, a recording fake of this Protocol.
-Both libraries are imported lazily, inside the methods that need them.
+Compose verbs go through python-on-whales (argument lists, never a shell string);
+engine state (containers, inspect, exec, logs) through the docker SDK, which answers
+over the socket in milliseconds. Both libraries are imported lazily, inside the
+methods that need them, so ``devenv --help`` stays fast. Every failure becomes one
+:class:`~devenv.core.errors.EngineError` (see :mod:`.failures`).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
-import signal
-import socket
-import struct
 import sys
-import threading
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
-from .errors import EXIT_USAGE, CommandFailed, EngineError
-
-PROJECT_LABEL = "com.docker.compose.project"
-SERVICE_LABEL = "com.docker.compose.service"
-
-
-@dataclass(frozen=True)
-class Target:
-    """Which stack a compose command addresses."""
-
-    project_dir: Path
-    files: tuple[Path, ...]
-    profiles: tuple[str, ...] | None = None  # None: compose reads COMPOSE_PROFILES itself
-    project_name: str | None = None
-
-
-@dataclass(frozen=True)
-class MountState:
-    type: str
-    source: str
-    destination: str
-    rw: bool
-
-
-@dataclass(frozen=True)
-class ContainerState:
-    """What the engine says about one container."""
-
-    id: str
-    name: str
-    service: str
-    state: str  # running, exited, restarting, created, ...
-    health: str | None  # healthy, unhealthy, starting, or None without a healthcheck
-    started_at: datetime | None
-    restart_count: int
-    exit_code: int
-    image: str
-    mounts: tuple[MountState, ...] = ()
-    ports: tuple[tuple[int, str, int], ...] = ()  # (container port, host ip, host port)
-    labels: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def running(self) -> bool:
-        return self.state == "running"
-
-
-@dataclass(frozen=True)
-class EngineInfo:
-    server_version: str
-    api_version: str
-    os: str
-    name: str
-    is_podman: bool
-    registry_mirrors: tuple[str, ...]
-    docker_root: str
-    context: str
-
-
-class Engine(Protocol):
-    """The engine operations devenv needs; see :class:`DockerEngine`."""
-
-    def info(self) -> EngineInfo: ...
-    def compose_version(self) -> str: ...
-    def compose_config(self, target: Target) -> dict[str, Any]: ...
-    def compose_up(self, target: Target, services: Sequence[str] = (), *, force_recreate: bool = False,
-                   no_deps: bool = False, on_line: Callable[[str], None] | None = None) -> None: ...
-    def compose_down(self, target: Target, *, volumes: bool = False) -> None: ...
-    def compose_restart(self, target: Target, services: Sequence[str], timeout: int | None = None) -> None: ...
-    def compose_logs(self, target: Target, services: Sequence[str], *, follow: bool, tail: str | None) -> Iterator[str]: ...
-    def containers(self, project: str, service: str | None = None) -> list[ContainerState]: ...
-    def exec(self, container: str, argv: Sequence[str], *, workdir: str | None = None) -> tuple[int, str]: ...
-    def copy_in(self, container: str, folder: str, files: dict[str, bytes]) -> None: ...
-    def interactive(self, container: str, argv: Sequence[str], *, workdir: str | None = None) -> int: ...
-    def image_present(self, ref: str) -> bool: ...
-    def container_logs(self, container: str, *, since: float | None = None, tail: int = 200) -> str: ...
-    def agent(self, container: str) -> "Agent": ...
+from ..core.errors import EXIT_USAGE, CommandFailed, EngineError
+from .agent import ExecAgent
+from .failures import compose_failure, current_context, engine_unreachable
+from .protocol import PROJECT_LABEL, SERVICE_LABEL, ContainerState, EngineInfo, MountState, Target
+from .shield import sigint_blocked
 
 
 class DockerEngine:
@@ -111,9 +29,9 @@ class DockerEngine:
 
     def __init__(self, timeout: float = 30, *, shield: bool = False) -> None:
         self._timeout = timeout
-        self.shield = shield  # run compose in its own session (see devenv._shield)
+        self.shield = shield  # run compose in its own session (see devenv.engine.shield)
         self._sdk: Any = None
-        self._agents: dict[str, Agent] = {}
+        self._agents: dict[str, ExecAgent] = {}
 
     # --- the docker SDK: fast engine state -------------------------------------------------
     def _client(self) -> Any:
@@ -123,7 +41,7 @@ class DockerEngine:
             try:
                 self._sdk = docker.from_env(timeout=int(self._timeout))
                 self._sdk.ping()
-            except _sdk_errors() as e:
+            except sdk_errors() as e:
                 raise engine_unreachable(str(e)) from None
         return self._sdk
 
@@ -132,7 +50,7 @@ class DockerEngine:
         try:
             info = client.info()
             version = client.version()
-        except _sdk_errors() as e:
+        except sdk_errors() as e:
             raise engine_unreachable(str(e)) from None
         components = " ".join(c.get("Name", "") for c in version.get("Components", []) or [])
         return EngineInfo(
@@ -143,7 +61,7 @@ class DockerEngine:
             is_podman="podman" in components.lower() or "podman" in str(info.get("OperatingSystem", "")).lower(),
             registry_mirrors=tuple((info.get("RegistryConfig") or {}).get("Mirrors") or ()),
             docker_root=str(info.get("DockerRootDir", "")),
-            context=os.environ.get("DOCKER_HOST") or os.environ.get("DOCKER_CONTEXT") or _current_context(),
+            context=os.environ.get("DOCKER_HOST") or os.environ.get("DOCKER_CONTEXT") or current_context(),
         )
 
     def containers(self, project: str, service: str | None = None) -> list[ContainerState]:
@@ -155,13 +73,13 @@ class DockerEngine:
             return [_state(self._client().api.inspect_container(c["Id"])) for c in found]
         except docker.errors.NotFound:
             return []  # removed between the list and the inspect
-        except _sdk_errors() as e:
+        except sdk_errors() as e:
             raise engine_unreachable(str(e)) from None
 
     def exec(self, container: str, argv: Sequence[str], *, workdir: str | None = None) -> tuple[int, str]:
         try:
             result = self._client().containers.get(container).exec_run(list(argv), demux=False, workdir=workdir)
-        except _sdk_errors() as e:
+        except sdk_errors() as e:
             raise EngineError(f"cannot run {argv[0]} in {container}: {e}", fix="is the container running? see `devenv status`") from None
         return result.exit_code, (result.output or b"").decode("utf-8", "replace")
 
@@ -173,7 +91,7 @@ class DockerEngine:
             return True
         except docker.errors.ImageNotFound:
             return False
-        except _sdk_errors() as e:
+        except sdk_errors() as e:
             raise engine_unreachable(str(e)) from None
 
     def interactive(self, container: str, argv: Sequence[str], *, workdir: str | None = None) -> int:
@@ -201,7 +119,7 @@ class DockerEngine:
                 tar.addfile(info, io.BytesIO(data))
         try:
             self._client().api.put_archive(container, folder, buf.getvalue())
-        except _sdk_errors() as e:
+        except sdk_errors() as e:
             raise EngineError(f"cannot copy files into {container}:{folder}: {e}") from None
 
     def container_logs(self, container: str, *, since: float | None = None, tail: int = 200) -> str:
@@ -210,13 +128,13 @@ class DockerEngine:
             kwargs["since"] = datetime.fromtimestamp(since, tz=timezone.utc).replace(tzinfo=None)
         try:
             return self._client().api.logs(container, **kwargs).decode("utf-8", "replace")
-        except _sdk_errors():
+        except sdk_errors():
             return ""
 
-    def agent(self, container: str) -> "Agent":
+    def agent(self, container: str) -> ExecAgent:
         agent = self._agents.get(container)
         if agent is None or not agent.alive:
-            agent = Agent.start(self._client(), container)
+            agent = ExecAgent.start(self._client(), container)
             self._agents[container] = agent
         return agent
 
@@ -228,7 +146,7 @@ class DockerEngine:
             raise EngineError(f"python-on-whales is not importable: {e}", fix="reinstall devenv") from None
         if shutil.which("docker") is None:
             raise EngineError("the docker command is not on PATH", fix="install Docker (Docker Desktop or Docker Engine) and open a new shell")
-        call = [sys.executable, "-m", "devenv._shield", "docker"] if self.shield and os.name == "posix" else ["docker"]
+        call = [sys.executable, "-m", "devenv.engine.shield", "docker"] if self.shield and os.name == "posix" else ["docker"]
         if target is None:
             return DockerClient(client_call=call)
         return DockerClient(
@@ -243,7 +161,7 @@ class DockerEngine:
         from python_on_whales.exceptions import DockerException
 
         try:
-            with _sigint_blocked(self.shield):
+            with sigint_blocked(self.shield):
                 return fn()
         except DockerException as e:
             raise compose_failure(what, e.docker_command, e.return_code, e.stdout or "", e.stderr or "", hint) from None
@@ -292,27 +210,7 @@ class DockerEngine:
             raise compose_failure("docker compose logs failed", e.docker_command, e.return_code, e.stdout or "", e.stderr or "", None) from None
 
 
-@contextmanager
-def _sigint_blocked(active: bool) -> Iterator[None]:
-    """Block SIGINT in this thread while shielded commands are spawned.
-
-    A child inherits the mask, so a Ctrl-C that reaches the process group in the
-    instant before devenv._shield's setsid stays pending instead of killing the
-    shield (Python takes tens of milliseconds to get there); the shield drops it.
-    devenv itself still gets the signal: CPython runs its handler in the main
-    thread whichever thread the kernel delivers it to.
-    """
-    if not active or not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def _sdk_errors() -> tuple[type[Exception], ...]:
+def sdk_errors() -> tuple[type[Exception], ...]:
     """What a docker SDK call raises when it fails: its own errors, and requests' own when the
     engine's socket goes away under it (an engine stopping or restarting), which are not docker's."""
     import docker
@@ -320,54 +218,6 @@ def _sdk_errors() -> tuple[type[Exception], ...]:
 
     return (docker.errors.DockerException, requests.exceptions.RequestException)
 
-
-def _current_context() -> str:
-    path = Path(os.environ.get("DOCKER_CONFIG", Path.home() / ".docker")) / "config.json"
-    try:
-        return json.loads(path.read_text()).get("currentContext") or "default"
-    except (OSError, ValueError):
-        return "default"
-
-
-def engine_unreachable(detail: str) -> EngineError:
-    host = os.environ.get("DOCKER_HOST")
-    where = f"DOCKER_HOST={host}" if host else f"docker context {_current_context()!r}"
-    return EngineError(
-        f"cannot reach the Docker engine ({where})",
-        fix="start Docker (Docker Desktop, or `sudo systemctl start docker`), check `docker info`, "
-        "and that your user may use the socket (the docker group)",
-        details=[detail.splitlines()[0][:300]] if detail else [],
-    )
-
-
-def compose_failure(what: str, argv: Sequence[Any], rc: int | None, stdout: str, stderr: str, hint: str | None) -> EngineError:
-    """Turn a failed docker/compose command into the error a user can act on."""
-    text = f"{stdout}\n{stderr}"
-    if _compose_missing(text, argv):
-        v1 = " (only docker-compose v1 is installed, which devenv does not support)" if shutil.which("docker-compose") else ""
-        return EngineError(
-            f"Docker compose v2 is not installed{v1}",
-            fix="install the compose plugin (Docker Desktop has it; on Linux: the docker-compose-plugin package, "
-            "or https://docs.docker.com/compose/install/linux/), then check `docker compose version`",
-        )
-    if "Cannot connect to the Docker daemon" in text or "error during connect" in text:
-        return engine_unreachable(stderr.strip())
-    if "port is already allocated" in text or "address already in use" in text:
-        hint = "another program or container holds that port: stop it, or change the port in docker/.env; `devenv doctor` names it"
-    return CommandFailed(argv=[str(a) for a in argv], returncode=rc, stdout=stdout, stderr=stderr, summary=what, hint=hint)
-
-
-def _compose_missing(text: str, argv: Sequence[Any]) -> bool:
-    """Whether the docker CLI (not compose) refused a ``docker compose ...`` call: no plugin.
-
-    Older CLIs say "'compose' is not a docker command"; newer ones "docker: unknown command:
-    docker compose", or, when flags come first, "unknown flag: --file" with docker's own usage line.
-    """
-    if "is not a docker command" in text or "unknown command: docker compose" in text:
-        return True
-    if "compose" not in " ".join(map(str, argv)):
-        return False
-    return "unknown shorthand flag" in text or ("unknown flag" in text and re.search(r"Usage:\s+docker \[OPTIONS\] COMMAND", text) is not None)
 
 
 def _parse_time(text: str | None) -> datetime | None:
@@ -411,65 +261,3 @@ def _state(raw: dict[str, Any]) -> ContainerState:
     )
 
 
-class Agent:
-    """A long-lived ``python3 -c AGENT`` inside a container, spoken to over the exec socket."""
-
-    def __init__(self, sock: Any, container: str) -> None:
-        self._sock = sock
-        self._raw = getattr(sock, "_sock", sock)
-        self._buf = b""
-        self._lock = threading.Lock()
-        self.container = container
-        self.alive = True
-
-    @classmethod
-    def start(cls, client: Any, container: str) -> "Agent":
-        from .probe import AGENT
-
-        try:
-            exec_id = client.api.exec_create(container, ["python3", "-u", "-c", AGENT], stdin=True, stdout=True, stderr=True)
-            sock = client.api.exec_start(exec_id, socket=True)
-        except _sdk_errors() as e:
-            raise EngineError(f"cannot start devenv's probe in {container}: {e}", fix="is the container running? see `devenv status`") from None
-        return cls(sock, container)
-
-    def request(self, payload: dict[str, Any], timeout: float = 10) -> dict[str, Any]:
-        with self._lock:
-            try:
-                self._raw.settimeout(timeout)
-                self._raw.sendall((json.dumps(payload) + "\n").encode())
-                answer = json.loads(self._read_line(time.monotonic() + timeout))
-            except (OSError, ValueError, EOFError) as e:
-                self.alive = False
-                raise EngineError(f"devenv's probe in the container stopped answering ({e})", fix="the container may have restarted; devenv retries") from None
-        if "error" in answer:
-            raise EngineError(f"devenv's probe failed: {answer['error']}")
-        return answer
-
-    def _read_line(self, deadline: float) -> str:
-        while b"\n" not in self._buf:
-            if time.monotonic() > deadline:
-                raise socket.timeout("no answer")
-            header = self._read_exactly(8)
-            stream, size = header[0], struct.unpack(">I", header[4:])[0]
-            data = self._read_exactly(size)
-            if stream == 1:  # stdout; stderr frames are the probe's own errors
-                self._buf += data
-        line, _, self._buf = self._buf.partition(b"\n")
-        return line.decode("utf-8", "replace")
-
-    def _read_exactly(self, n: int) -> bytes:
-        data = b""
-        while len(data) < n:
-            chunk = self._raw.recv(n - len(data))
-            if not chunk:
-                raise EOFError("the probe exited")
-            data += chunk
-        return data
-
-    def close(self) -> None:
-        self.alive = False
-        try:
-            self._raw.close()
-        except OSError:
-            pass

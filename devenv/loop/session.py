@@ -14,14 +14,14 @@ import threading
 import time
 from typing import Callable
 
-from . import rules as R
-from . import state
-from .engine import Engine, Target
-from .errors import DevenvError, EngineError
-from .plan import Plan
+from ..core import rules as R
+from ..app import state
+from ..engine import Engine, Target
+from ..core.errors import DevenvError, EngineError
+from ..core.plan import Plan
 from .reloader import Reloader, ReloadReport
-from .ui import TAG_CHANGE, TAG_ERROR, TAG_READY, TAG_RELOAD_FAILED, TAG_RELOAD_OK, UI
-from .workspace import Workspace
+from ..app.ui import TAG_CHANGE, TAG_ERROR, TAG_READY, TAG_RELOAD_FAILED, TAG_RELOAD_OK, UI
+from ..app.workspace import Workspace
 
 IDLE_CHECK = 2.0  # seconds between checks of the server container while idle
 
@@ -67,9 +67,9 @@ class WatchSession:
         return self._rules_for[1]
 
     def run(self, ready: str = "") -> None:
-        from .watch.debounce import Debouncer
-        from .watch.ignore import load_ignore_rules
-        from .watch.watcher import Watcher
+        from ..watch.debounce import Debouncer
+        from ..watch.ignore import load_ignore_rules
+        from ..watch.watcher import Watcher
 
         s = self.ws.settings
         ignore = load_ignore_rules(self.ws.root, extra=tuple(s["watch.ignore"]))

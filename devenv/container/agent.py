@@ -1,15 +1,29 @@
-"""The small agent devenv runs inside the server container.
+"""devenv's agent inside the server container.
 
-It is started once per container with ``docker exec -i python3 -c AGENT`` and
-then answers one JSON request per line, so listing processes, hashing files
-and signalling take a millisecond instead of a fresh ``docker exec`` (about
-70 ms) each. It reads ``/proc`` directly: no ps, no pkill, no shell.
+Started once per container by the host (:mod:`devenv.engine.agent`) as
+``python3 -u -c <this file's source>``; it then answers one JSON request per
+line on stdin with one JSON line on stdout, so listing processes, hashing
+files and signalling take a millisecond instead of a fresh ``docker exec``.
+It reads ``/proc`` directly: no ps, no pkill, no shell.
 
-The script must run on any Python 3.8+ that a RAGFlow image ships.
+This file is the contract's single source: the host imports its constants
+(``RELAUNCH_MARKER``, ``OPS``), and the ``BASH_ENV`` hook is rendered from them
+(:func:`devenv.container.bash_env_hook`). It must run on any Python 3.8+ that a
+RAGFlow image ships, with the standard library only.
 """
 
-AGENT = r'''
-import hashlib, json, os, signal, sys, time
+import hashlib
+import json
+import os
+import signal
+import sys
+import time
+
+# When devenv restarts a Python process to load new code, it leaves this marker, named after
+# the process's restart loop (its parent shell); the BASH_ENV hook makes that loop's next
+# `sleep` return at once and removes it.
+RELAUNCH_MARKER = "/tmp/devenv-relaunch-%d"
+OPS = ("procs", "hash", "reload", "ping")
 
 def procs(scripts):
     out = []
@@ -38,7 +52,7 @@ def relaunch_now(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
             ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        open("/tmp/devenv-relaunch-%d" % ppid, "w").close()
+        open(RELAUNCH_MARKER % ppid, "w").close()
     except (OSError, ValueError, IndexError):
         pass
 
@@ -82,11 +96,20 @@ def handle(req):
         return {"pid": os.getpid(), "ticks": os.sysconf("SC_CLK_TCK")}
     return {"error": "unknown op %r" % op}
 
-for line in sys.stdin:
-    try:
-        answer = handle(json.loads(line))
-    except Exception as e:
-        answer = {"error": "%s: %s" % (type(e).__name__, e)}
-    sys.stdout.write(json.dumps(answer) + "\n")
-    sys.stdout.flush()
-'''
+
+def serve(lines, write):
+    """Answer each request line with one JSON line."""
+    for line in lines:
+        try:
+            answer = handle(json.loads(line))
+        except Exception as e:
+            answer = {"error": "%s: %s" % (type(e).__name__, e)}
+        write(json.dumps(answer) + "\n")
+
+
+if __name__ == "__main__":
+    def _write(text):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    serve(sys.stdin, _write)

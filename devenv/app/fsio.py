@@ -12,9 +12,9 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from .detect import FILES_TO_READ, MAIN_COMPOSE, CheckoutSnapshot
-from .errors import CheckoutError, DevenvError
-from .plan import STATE_DIR
+from ..core.detect import FILES_TO_READ, MAIN_COMPOSE, CheckoutSnapshot
+from ..core.errors import CheckoutError, DevenvError
+from ..core.plan import STATE_DIR
 
 _SKIP_LISTING = {".git", "node_modules", ".venv", "__pycache__", STATE_DIR}
 

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from . import fsio
-from .config import CONFIG_FILE, FileConfig, Settings, parse_config, resolve
-from .detect import Detection, detect
-from .engine import Engine, Target
-from .errors import CommandFailed, ConfigError, DevenvError, OverrideEditedError
-from .model import ComposeModel
-from .override import OVERRIDE_NAME, State, classify, render
-from .plan import Plan, make_plan
+from ..core.config import CONFIG_FILE, FileConfig, Settings, parse_config, resolve
+from ..core.detect import Detection, detect
+from ..engine import Engine, Target
+from ..core.errors import CommandFailed, ConfigError, DevenvError, OverrideEditedError
+from ..core.model import ComposeModel
+from ..core.override import OVERRIDE_NAME, State, classify, render
+from ..core.plan import Plan, make_plan
 
 
 @dataclass

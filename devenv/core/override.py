@@ -11,7 +11,7 @@ import hashlib
 import re
 from enum import Enum
 
-from . import __version__
+from .. import __version__
 from .plan import Plan
 
 OVERRIDE_NAME = "docker-compose.devenv.yml"

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from .detect import ENTRYPOINT, Detection
-from .engine import Engine, EngineInfo
-from .errors import EngineError
-from .model import ComposeModel
-from .release import format_version
+from ..core.detect import ENTRYPOINT, Detection
+from ..engine import Engine, EngineInfo
+from ..core.errors import EngineError
+from ..core.model import ComposeModel
+from ..core.release import format_version
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 MIN_COMPOSE = (2, 20, 0)  # `include:` in RAGFlow's compose file needs 2.20

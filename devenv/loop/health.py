@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .release import HealthPaths
+from ..core.release import HealthPaths
 
 
 @dataclass(frozen=True)
