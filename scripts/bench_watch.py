@@ -95,7 +95,7 @@ def rss_mb() -> float:
 
 
 def inotify_watches() -> int:
-    from devenv.watch.watcher import inotify_watches as count
+    from devenv.watch.limits import inotify_watches as count
 
     return count()
 

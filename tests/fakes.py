@@ -27,9 +27,9 @@ from typer.testing import CliRunner
 from devenv.app import cli
 from devenv.app.context import AppContext
 from devenv.core.dotenv import interpolate, parse_dotenv
+from devenv.core.errors import EXIT_USAGE, CommandFailed
 from devenv.engine import ContainerState, EngineInfo, Target
 from devenv.engine.failures import compose_failure
-from devenv.core.errors import EXIT_USAGE, CommandFailed
 
 
 @dataclass(frozen=True)

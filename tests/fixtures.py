@@ -508,11 +508,11 @@ _ENTRYPOINTS = {
 def planning_inputs(root: Path, *, environ: dict[str, str] | None = None, config_text: str | None = None,
                     arguments: dict | None = None):
     """``(detection, settings, model, checkout_dirs)`` for ``make_plan``, the model from the fake compose."""
+    from devenv.app.fsio import read_checkout
     from devenv.core.config import parse_config, resolve
     from devenv.core.detect import detect
-    from devenv.engine import Target
-    from devenv.app.fsio import read_checkout
     from devenv.core.model import ComposeModel
+    from devenv.engine import Target
 
     from .fakes import compose_config
 

@@ -1,16 +1,14 @@
 """The command line: thin typer wrappers around ``devenv.commands.<name>.run``.
 
-Only typer is imported at start-up; each command imports what it needs, so
-``devenv --help`` and shell completion stay fast. Errors become a message and
-an exit code in one place, :func:`_invoke`.
+Only typer is imported at start-up; each wrapper imports its command module when
+it runs, so ``devenv --help`` and shell completion stay fast. Errors become a
+message and an exit code in one place, :func:`_invoke`.
 """
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import typer
 
@@ -53,16 +51,15 @@ def new_context(project: Optional[Path], ui: Any) -> Any:
     return AppContext(project=project, ui=ui)
 
 
-def _invoke(ctx: typer.Context, command: str, **kwargs: Any) -> None:
-    """Run ``devenv.commands.<command>.run`` and turn its result into an exit code."""
+def _invoke(ctx: typer.Context, run: Callable[..., int], **kwargs: Any) -> None:
+    """Run a command's ``run(app, **kwargs)`` and turn its result or error into an exit code."""
     from .ui import UI
 
     obj = ctx.obj or {}
     ui = UI(quiet=obj.get("quiet", False))
     app_ctx = new_context(obj.get("project"), ui)
     try:
-        module = importlib.import_module(f"devenv.commands.{command}")
-        code = module.run(app_ctx, **kwargs)
+        code = run(app_ctx, **kwargs)
     except DevenvError as e:
         report(ui, e)
         code = e.exit_code
@@ -83,7 +80,9 @@ def report(ui: Any, e: DevenvError) -> None:
 @app.command()
 def init(ctx: typer.Context, force: bool = typer.Option(False, "--force", help="Replace an existing devenv.toml (kept as .bak).")) -> None:
     """Write a commented devenv.toml with what devenv detected in the checkout."""
-    _invoke(ctx, "init", force=force)
+    from ..commands import init as command
+
+    _invoke(ctx, command.run, force=force)
 
 
 @app.command()
@@ -95,7 +94,9 @@ def plan(
     debug: bool = typer.Option(False, "--debug", help="Plan for `devenv up --debug` (debugger port on 127.0.0.1)."),
 ) -> None:
     """Write docker/docker-compose.devenv.yml and create the folders it mounts."""
-    _invoke(ctx, "plan", to_stdout=stdout, check=check, force=force, debug=debug)
+    from ..commands import plan as command
+
+    _invoke(ctx, command.run, to_stdout=stdout, check=check, force=force, debug=debug)
 
 
 @app.command()
@@ -108,13 +109,17 @@ def up(
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for health (default: server.start_timeout)."),
 ) -> None:
     """Start the stack in dev mode, wait until healthy, then watch and reload."""
-    _invoke(ctx, "up", detach=detach, debug=debug, recreate=recreate, force=force, timeout=timeout)
+    from ..commands import up as command
+
+    _invoke(ctx, command.run, detach=detach, debug=debug, recreate=recreate, force=force, timeout=timeout)
 
 
 @app.command()
 def watch(ctx: typer.Context) -> None:
     """Watch the checkout and reload a running dev-mode stack (what `up` does after starting)."""
-    _invoke(ctx, "watch")
+    from ..commands import watch as command
+
+    _invoke(ctx, command.run)
 
 
 @app.command()
@@ -124,13 +129,17 @@ def down(
     yes: bool = typer.Option(False, "-y", "--yes", help="Do not ask before deleting volumes."),
 ) -> None:
     """Stop and remove the containers; volumes, caches and logs are kept."""
-    _invoke(ctx, "down", volumes=volumes, yes=yes)
+    from ..commands import down as command
+
+    _invoke(ctx, command.run, volumes=volumes, yes=yes)
 
 
 @app.command()
 def status(ctx: typer.Context, json_: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Services, health, mounts as the engine sees them, caches, and the last reload."""
-    _invoke(ctx, "status", as_json=json_)
+    from ..commands import status as command
+
+    _invoke(ctx, command.run, as_json=json_)
 
 
 @app.command()
@@ -141,7 +150,9 @@ def logs(
     tail: str = typer.Option("200", "--tail", help='Lines from the end, or "all".'),
 ) -> None:
     """Show a service's logs."""
-    _invoke(ctx, "logs", service=service, follow=follow, tail=tail)
+    from ..commands import logs as command
+
+    _invoke(ctx, command.run, service=service, follow=follow, tail=tail)
 
 
 @app.command()
@@ -150,7 +161,9 @@ def shell(
     service: Optional[str] = typer.Argument(None, help="Service (default: the RAGFlow server)."),
 ) -> None:
     """Open an interactive shell in a service's container."""
-    _invoke(ctx, "shell", service=service)
+    from ..commands import shell as command
+
+    _invoke(ctx, command.run, service=service)
 
 
 @app.command()
@@ -160,31 +173,41 @@ def restart(
     container: bool = typer.Option(False, "--container", help="Restart the whole container instead of the Python processes."),
 ) -> None:
     """Restart the server's Python processes (fast), or a whole service."""
-    _invoke(ctx, "restart", service=service, whole=container)
+    from ..commands import restart as command
+
+    _invoke(ctx, command.run, service=service, whole=container)
 
 
 @app.command()
 def verify(ctx: typer.Context, json_: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Prove the dev loop works: mounts live, restart, new process, healthy."""
-    _invoke(ctx, "verify", as_json=json_)
+    from ..commands import verify as command
+
+    _invoke(ctx, command.run, as_json=json_)
 
 
 @app.command()
 def doctor(ctx: typer.Context, json_: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Check the engine, compose, ports, limits and the checkout; each check says how to fix it."""
-    _invoke(ctx, "doctor", as_json=json_)
+    from ..commands import doctor as command
+
+    _invoke(ctx, command.run, as_json=json_)
 
 
 @app.command()
 def vscode(ctx: typer.Context, dry_run: bool = typer.Option(False, "--dry-run", help="Print the merged files instead of writing.")) -> None:
     """Add a devenv task and a debugger launch configuration to the checkout's .vscode/."""
-    _invoke(ctx, "vscode", dry_run=dry_run)
+    from ..commands import vscode as command
+
+    _invoke(ctx, command.run, dry_run=dry_run)
 
 
 @app.command()
 def makefile(ctx: typer.Context, write: bool = typer.Option(False, "--write", help="Add the targets to the checkout's Makefile.")) -> None:
     """Print (or add) Makefile targets that run devenv."""
-    _invoke(ctx, "makefile", write=write)
+    from ..commands import makefile as command
+
+    _invoke(ctx, command.run, write=write)
 
 
 @app.command()
@@ -193,7 +216,9 @@ def demo(
     directory: Path = typer.Argument(Path("ragflow-demo"), help="Where to put the demo checkout."),
 ) -> None:
     """Copy the bundled RAGFlow-shaped demo checkout to try devenv without RAGFlow."""
-    _invoke(ctx, "demo", directory=directory)
+    from ..commands import demo as command
+
+    _invoke(ctx, command.run, directory=directory)
 
 
 def main() -> None:
@@ -201,4 +226,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Iterable
 
 from ..core.detect import ENTRYPOINT, Detection
-from ..engine import Engine, EngineInfo
 from ..core.errors import EngineError
 from ..core.model import ComposeModel
 from ..core.release import format_version
+from ..engine import Engine, EngineInfo
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 MIN_COMPOSE = (2, 20, 0)  # `include:` in RAGFlow's compose file needs 2.20
@@ -163,17 +163,18 @@ def process_on_port(port: int) -> str | None:
     return None
 
 
-def check_inotify(folder_count: int, in_use: int = 0) -> Check:
-    """The folders devenv would watch, plus the watches this user's programs hold, against the limit."""
-    try:
-        limit = int(Path("/proc/sys/fs/inotify/max_user_watches").read_text())
-    except (OSError, ValueError):
+def check_inotify(folder_count: int, in_use: int = 0, limit: int | None = None) -> Check:
+    """The folders devenv would watch, plus the watches this user's programs hold, against the limit
+    (the watcher decides with the same :class:`~devenv.watch.limits.Budget`)."""
+    from ..watch.limits import INOTIFY_FIX, Budget, read_max_user_watches
+
+    limit = read_max_user_watches() if limit is None else limit
+    if limit is None:
         return Check("inotify", PASS, "not Linux: the native file watcher has no per-folder limit")
-    used = f", {in_use} in use by running programs" if in_use else ""
-    if folder_count + in_use >= limit * 0.9:
-        return Check("inotify", WARN, f"{folder_count} folders to watch{used}, limit {limit}: devenv falls back to polling",
-                     "sudo sysctl fs.inotify.max_user_watches=524288 (add it to /etc/sysctl.conf to keep it)")
-    return Check("inotify", PASS, f"{folder_count} folders to watch{used}, limit {limit}")
+    budget = Budget(folder_count, limit, in_use)
+    if not budget.fits:
+        return Check("inotify", WARN, f"{budget.describe()}: devenv falls back to polling", INOTIFY_FIX)
+    return Check("inotify", PASS, budget.describe())
 
 
 def check_disk(path: Path, info: EngineInfo | None) -> Check:

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import DevenvError
-from .fsio import atomic_write, read_text
 from ..core.plan import STATE_DIR
+from .fsio import atomic_write, read_text
 
 STATE_FILE = "state.json"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Mapping, TextIO
+from typing import Any, Mapping, Sequence, TextIO
 
 from ..core.dotenv import mask_text
 
@@ -80,14 +80,14 @@ def _paint(tag: str, line: str) -> str:
     return f"\033[{code}m{line}\033[0m" if code else line
 
 
-def table(rows: list[tuple[str, ...]], headers: tuple[str, ...] | None = None) -> str:
+def table(rows: Sequence[Sequence[str]], headers: Sequence[str] | None = None) -> str:
     """A plain text table with columns padded to their widest cell.
 
     >>> print(table([("api", "/ragflow/api")], ("host", "container")))
     host  container
     api   /ragflow/api
     """
-    data = ([headers] if headers else []) + rows
+    data = ([headers] if headers else []) + list(rows)
     if not data:
         return ""
     widths = [max(len(str(r[i])) for r in data) for i in range(len(data[0]))]
@@ -104,7 +104,7 @@ class Progress:
     def __init__(self, ui: UI, title: str) -> None:
         self.ui, self.title = ui, title
         self.lines: list[str] = []
-        self._status = None
+        self._status: Any = None
 
     def __enter__(self) -> "Progress":
         if self.ui.color and not self.ui.quiet:

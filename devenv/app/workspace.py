@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from . import fsio
 from ..core.config import CONFIG_FILE, FileConfig, Settings, parse_config, resolve
 from ..core.detect import Detection, detect
-from ..engine import Engine, Target
 from ..core.errors import CommandFailed, ConfigError, DevenvError, OverrideEditedError
 from ..core.model import ComposeModel
 from ..core.override import OVERRIDE_NAME, State, classify, render
 from ..core.plan import Plan, make_plan
+from ..engine import Engine, Target
+from . import fsio
 
 
 @dataclass

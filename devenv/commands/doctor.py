@@ -102,18 +102,11 @@ def _image(engine, image: str, info) -> P.Check:
 
 def _inotify(root: Path, extra: list[str]) -> P.Check:
     from ..watch.ignore import load_ignore_rules
-    from ..watch.watcher import inotify_watches, pruned_folders
+    from ..watch.limits import watches_in_use
+    from ..watch.watcher import pruned_folders
 
     folders = len(pruned_folders(root, load_ignore_rules(root, extra=tuple(extra))))
-    mine = [pid for pid in os.listdir("/proc") if pid.isdigit() and _owned(pid)] if os.path.isdir("/proc") else []
-    return P.check_inotify(folders, sum(inotify_watches(pid) for pid in mine))
-
-
-def _owned(pid: str) -> bool:
-    try:
-        return os.stat(f"/proc/{pid}").st_uid == os.getuid()
-    except OSError:
-        return False
+    return P.check_inotify(folders, watches_in_use())
 
 
 def _caches(root: Path) -> P.Check:

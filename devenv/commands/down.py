@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..app.context import AppContext
-from ..core.errors import EXIT_OK, EXIT_USAGE
+from ..core.errors import EXIT_OK, EXIT_USAGE, DevenvError
 from ..core.plan import CACHE_DIR
 
 
@@ -16,9 +16,8 @@ def run(app: AppContext, *, volumes: bool = False, yes: bool = False) -> int:
     if volumes and not yes:
         names = ", ".join(sorted(model.volumes)) or "(none)"
         if not sys.stdin.isatty():
-            app.ui.error(f"--volumes deletes the named volumes ({names}) and needs confirmation")
-            app.ui.detail("fix: add --yes to confirm without a prompt")
-            return EXIT_USAGE
+            raise DevenvError(f"--volumes deletes the named volumes ({names}) and needs confirmation",
+                              fix="add --yes to confirm without a prompt")
         answer = input(f"Delete the named volumes of project {model.name} ({names}), with their data? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             app.ui.info("nothing deleted")

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..core.config import CONFIG_FILE, KEYS
 from ..app.context import AppContext
-from ..core.detect import Detection
-from ..core.errors import EXIT_OK, EXIT_USAGE
 from ..app.fsio import atomic_write, find_checkout, read_checkout, read_text
-from ..core.detect import detect
+from ..core.config import CONFIG_FILE, KEYS
+from ..core.detect import Detection, detect
+from ..core.errors import EXIT_OK, DevenvError
 
 
 def run(app: AppContext, *, force: bool = False) -> int:
@@ -19,9 +18,8 @@ def run(app: AppContext, *, force: bool = False) -> int:
     path = root / CONFIG_FILE
     existing = read_text(path)
     if existing is not None and not force:
-        app.ui.error(f"{path} already exists; devenv init does not overwrite it")
-        app.ui.detail("fix: edit it, or run `devenv init --force` (the old file is kept as devenv.toml.bak)")
-        return EXIT_USAGE
+        raise DevenvError(f"{path} already exists; devenv init does not overwrite it",
+                          fix="edit it, or run `devenv init --force` (the old file is kept as devenv.toml.bak)")
     if existing is not None:
         atomic_write(path.with_name(CONFIG_FILE + ".bak"), existing)
     atomic_write(path, render_config(det))

@@ -19,8 +19,8 @@ import re
 from pathlib import Path
 
 from ..app.context import AppContext
-from ..core.errors import EXIT_OK, EXIT_USAGE
 from ..app.fsio import atomic_write, find_checkout
+from ..core.errors import EXIT_OK, DevenvError
 
 BEGIN = "# >>> devenv >>>"
 END = "# <<< devenv <<<"
@@ -60,13 +60,10 @@ def run(app: AppContext, *, write: bool = False) -> int:
     try:
         before = path.read_bytes().decode("utf-8") if path.exists() else None
     except UnicodeDecodeError:
-        app.ui.error(f"{path} is not UTF-8 text; devenv will not edit it")
-        return EXIT_USAGE
+        raise DevenvError(f"{path} is not UTF-8 text; devenv will not edit it") from None
     result = insert_block(before)
     if isinstance(result, Refusal):
-        app.ui.error(f"{path}: {result.message}")
-        app.ui.detail(f"fix: {result.fix}")
-        return EXIT_USAGE
+        raise DevenvError(f"{path}: {result.message}", fix=result.fix)
     if result == before:
         app.ui.info(f"{path} already has devenv's targets: unchanged")
         return EXIT_OK

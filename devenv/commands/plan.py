@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from ..app.context import AppContext
-from ..core.errors import EXIT_FAILED, EXIT_OK
+from ..app.ui import table
+from ..core.errors import EXIT_OK, CheckFailed
 from ..core.override import State, render
 from ..core.plan import Plan
-from ..app.ui import table
 
 
 def run(app: AppContext, *, to_stdout: bool = False, check: bool = False, force: bool = False, debug: bool = False) -> int:
@@ -21,9 +21,8 @@ def run(app: AppContext, *, to_stdout: bool = False, check: bool = False, force:
         if state is State.CURRENT:
             app.ui.info(f"{ws.override_path} is up to date")
             return EXIT_OK
-        app.ui.error(f"{ws.override_path} is {state.value}: it is not what devenv would generate now")
-        app.ui.detail("fix: run `devenv plan`" + (" --force (it was edited by hand)" if state in (State.EDITED, State.FOREIGN) else ""))
-        return EXIT_FAILED
+        raise CheckFailed(f"{ws.override_path} is {state.value}: it is not what devenv would generate now",
+                          fix="run `devenv plan`" + (" --force (it was edited by hand)" if state in (State.EDITED, State.FOREIGN) else ""))
     for warning in plan.warnings:
         app.ui.warn(warning)
     result = ws.write_override(plan, force=force)

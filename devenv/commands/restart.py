@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..core import rules as R
 from ..app.context import AppContext
+from ..app.ui import TAG_RELOAD_FAILED, TAG_RELOAD_OK
+from ..core import rules as R
 from ..core.errors import EXIT_FAILED, EXIT_OK, ConfigError
 from ..loop.reloader import Reloader
-from ..app.ui import TAG_RELOAD_FAILED, TAG_RELOAD_OK
 
 
 def run(app: AppContext, *, service: str | None = None, whole: bool = False) -> int:

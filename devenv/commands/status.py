@@ -15,10 +15,10 @@ from typing import Any
 
 from ..app import state
 from ..app.context import AppContext
-from ..engine import ContainerState
+from ..app.ui import table
 from ..core.errors import EXIT_OK
 from ..core.plan import CACHE_DIR
-from ..app.ui import table
+from ..engine import ContainerState
 
 SIZE_BUDGET = 0.25  # seconds spent measuring cache folders before giving an estimate
 
@@ -91,7 +91,7 @@ def cache_sizes(folder: Path) -> dict[str, Any]:
     return out
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -118,8 +118,8 @@ def render(d: dict[str, Any]) -> str:
                  "dev" if s["dev_mode"] else "-", ", ".join(s["ports"])) for s in d["services"]]
         lines += ["", table(rows, ("service", "state", "health", "up", "restarts", "mode", "ports"))]
     if d["mounts"]:
-        rows = [(m["source"], m["destination"], "rw" if m["rw"] else "ro", m["type"]) for m in d["mounts"]]
-        lines += ["", "mounts of the server container (as the engine sees them):", table(rows, ("source", "destination", "", "type"))]
+        mount_rows = [(m["source"], m["destination"], "rw" if m["rw"] else "ro", m["type"]) for m in d["mounts"]]
+        lines += ["", "mounts of the server container (as the engine sees them):", table(mount_rows, ("source", "destination", "", "type"))]
     if d["caches"]:
         sizes = ", ".join(f"{k} {_size(v['bytes'])}{'' if v['complete'] else '+'}" for k, v in d["caches"].items())
         lines += ["", f"caches: {sizes}"]

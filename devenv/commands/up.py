@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from ..app import preflight as P
 from ..app import state
 from ..app.context import AppContext
-from ..engine import ContainerState
-from ..core.errors import EXIT_OK, DevenvError, EngineError, UnhealthyError
-from ..loop.gate import wait_healthy
-from ..core.override import State
-from ..core.plan import CACHE_DIR, Plan
 from ..app.ui import TAG_READY, TAG_UP, UI, Progress
 from ..app.workspace import Workspace
+from ..core.errors import EXIT_OK, DevenvError, EngineError, UnhealthyError
+from ..core.override import State
+from ..core.plan import CACHE_DIR, Plan
+from ..engine import ContainerState
+from ..loop.gate import wait_healthy
+from ..loop.session import watch_until_stopped
 
 
 def run(app: AppContext, *, detach: bool = False, debug: bool = False, recreate: bool = False,
@@ -55,7 +52,8 @@ def run(app: AppContext, *, detach: bool = False, debug: bool = False, recreate:
         ui.emit(TAG_READY, ready)
         ui.info("not watching (--detach): run `devenv watch` to reload on save, `devenv down` to stop")
         return EXIT_OK
-    return watch(app, ws, plan, ready=ready)
+    watch_until_stopped(app, ws, plan, ready=ready)
+    return EXIT_OK
 
 
 def preflight(ws: Workspace, plan: Plan, ui: UI) -> list[ContainerState]:
@@ -118,41 +116,3 @@ def summary(ws: Workspace, plan: Plan, seconds: float) -> str:
     mounted = ", ".join(plan.packages) if plan.mode == "packages" else "the whole checkout"
     parts.append(f"mounted {mounted}; caches in {CACHE_DIR}")
     return "; ".join(parts)
-
-
-@contextmanager
-def stop_on_signals() -> Iterator[threading.Event]:
-    """First Ctrl-C (or SIGTERM) sets the event; a second one abandons whatever is in flight."""
-    stop = threading.Event()
-
-    def handler(signum: int, frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
-def watch(app: AppContext, ws: Workspace, plan: Plan, *, ready: str) -> int:
-    from ..loop.session import WatchSession
-
-    engine = app.engine()
-    if hasattr(engine, "shield"):
-        engine.shield = True  # a Ctrl-C must not cut a compose recreate in half
-
-    def replan() -> tuple[Workspace, Plan]:
-        fresh = app.workspace()
-        new_plan = fresh.plan(debug=plan.debug_port is not None)
-        fresh.write_override(new_plan)
-        return fresh, new_plan
-
-    with stop_on_signals() as stop:
-        session = WatchSession(ws, plan, engine, app.ui, stop, replan=replan)
-        session.run(ready=ready)
-    app.ui.info("stopped watching; the stack is still running (`devenv down` stops it, `devenv watch` resumes)")
-    return EXIT_OK

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..core import rules as R
 from ..app.context import AppContext
+from ..core import rules as R
 from ..core.errors import EXIT_FAILED, EXIT_OK, DevenvError
 from ..loop.reloader import Reloader
 

@@ -47,10 +47,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..app.context import AppContext
-from ..core.errors import EXIT_OK, DevenvError
 from ..app.fsio import atomic_write
-from ..core.jsonc import JsoncError, Target, merge
 from ..app.ui import PREFIX, TAG_CHANGE, TAG_ERROR, TAG_READY, TAG_RELOAD_FAILED, TAG_RELOAD_OK, TAG_UP
+from ..core.errors import EXIT_OK, DevenvError
+from ..core.jsonc import JsoncError, Target, merge
+from ..core.plan import mounted_packages
 
 TASKS_FILE = ".vscode/tasks.json"
 LAUNCH_FILE = ".vscode/launch.json"
@@ -144,7 +145,7 @@ def targets(mode: str, packages: Sequence[str], port: int) -> tuple[Target, Targ
 def run(app: AppContext, *, dry_run: bool = False) -> int:
     ws = app.workspace()
     mode = ws.settings["mounts.mode"]
-    packages = _mounted_packages(ws) if mode == "packages" else ()
+    packages = mounted_packages(ws.settings, ws.detection, ws.checkout_dirs) if mode == "packages" else ()
     results = []
     for target in targets(mode, packages, ws.settings["server.debug_port"]):
         path = ws.root / target.rel
@@ -194,9 +195,3 @@ def _free_backup(path: Path) -> Path:
         n += 1
         backup = path.with_name(f"{path.name}.bak{n}")
     return backup
-
-
-def _mounted_packages(ws: Any) -> tuple[str, ...]:
-    from ..core.plan import _packages  # the planner's own choice, validated the same way
-
-    return _packages(ws.settings, ws.detection, ws.checkout_dirs)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from ..app import state
 from ..app.context import AppContext
-from ..core.errors import DevenvError
+from ..core.errors import EXIT_OK, DevenvError
 from ..core.override import State, render
-from .up import watch
+from ..loop.session import watch_until_stopped
 
 
 def run(app: AppContext) -> int:
@@ -18,4 +18,5 @@ def run(app: AppContext) -> int:
     running = [c for c in app.engine().containers(plan.project_name, plan.service) if c.running]
     if not running:
         raise DevenvError(f"the {plan.service} container is not running", fix="run `devenv up`")
-    return watch(app, ws, plan, ready=f"watching {plan.service} (already running)")
+    watch_until_stopped(app, ws, plan, ready=f"watching {plan.service} (already running)")
+    return EXIT_OK

@@ -9,6 +9,7 @@ Pure: callers pass the file's text and the environment in.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -128,10 +129,10 @@ def parse_config(text: str, path: str = CONFIG_FILE) -> FileConfig:
     >>> parse_config('[watch]\\ndebounce_ms = 100').values
     {'watch.debounce_ms': 100}
     """
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+    else:  # Python 3.10
+        import tomli as tomllib
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -189,6 +190,9 @@ def _parse_rules(body: Any, path: str) -> list[Rule]:
         paths, action = raw.get("paths"), raw.get("action")
         if not isinstance(paths, list) or not paths or _str_list(paths):
             raise ConfigError(f"{where}: paths must be a non-empty list of glob patterns", fix='e.g. paths = ["admin/**/*.py"]')
+        bad = next((p for p in paths if p.strip().startswith(("!", "#")) or not p.strip()), None)
+        if bad is not None:
+            raise ConfigError(f"{where}: {bad!r} is not a path pattern", fix='paths are globs relative to the checkout, e.g. "plugin/**/*.py"')
         if action not in RULE_ACTIONS:
             raise ConfigError(f"{where}: action = {action!r} is not allowed", fix=f"use one of: {', '.join(RULE_ACTIONS)}")
         procs = raw.get("processes", [])

@@ -13,16 +13,7 @@ from typing import Mapping
 
 from .dotenv import parse_dotenv
 from .errors import CheckoutError
-from .release import (
-    KNOWN_PROCESSES,
-    NEVER_MOUNT,
-    ProcessSpec,
-    Release,
-    Version,
-    image_tag,
-    known_packages,
-    parse_version,
-)
+from .release import KNOWN_PROCESSES, NEVER_MOUNT, ProcessSpec, Release, Version, image_tag, known_packages, parse_version
 
 MAIN_COMPOSE = "docker/docker-compose.yml"
 ENV_FILE = "docker/.env"

@@ -73,6 +73,12 @@ class CommandFailed(EngineError):
         return self.message
 
 
+class CheckFailed(DevenvError):
+    """A check the user asked for failed (``plan --check``): exit 1, not bad input."""
+
+    exit_code = EXIT_FAILED
+
+
 class UnhealthyError(DevenvError):
     """The stack started but did not answer its health checks in time."""
 

@@ -92,8 +92,8 @@ class _Reader:
         if c in ("{", "["):
             return self.container("}" if c == "{" else "]", start)
         if c == '"':
-            value = self.string()
-            return Node(start, self.pos, value)
+            text = self.string()  # advances self.pos past the closing quote
+            return Node(start, self.pos, text)
         m = _NUMBER.match(self.text, start)
         if m:
             self.pos = m.end()
@@ -226,7 +226,7 @@ def _edits(text: str, root: Node, array: Node | None, target: Target) -> list[Ed
     seen: set[str] = set()
     for item in array.items or ():
         name = item.value.get(target.key) if isinstance(item.value, dict) else None
-        if name in wanted:  # devenv's own entry: replaced where it stands
+        if isinstance(name, str) and name in wanted:  # devenv's own entry: replaced where it stands
             seen.add(name)
             edits.append((item.start, item.end, render(wanted[name], _line_indent(text, item.start))))
     missing = [e for e in target.entries if e[target.key] not in seen]
@@ -299,7 +299,7 @@ def _rewrite(data: dict[str, Any], target: Target, nl: str) -> str:
     items = []
     for item in data.get(target.array) or []:
         name = item.get(target.key) if isinstance(item, dict) else None
-        if name in wanted:
+        if isinstance(name, str) and name in wanted:
             if name in placed:
                 continue  # a duplicate of an entry already placed
             item = wanted[name]

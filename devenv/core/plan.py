@@ -165,7 +165,7 @@ def make_plan(
     mounts: list[Mount] = []
     host_dirs: list[str] = []
 
-    packages = _packages(settings, det, checkout_dirs) if mode == "packages" else ()
+    packages = mounted_packages(settings, det, checkout_dirs) if mode == "packages" else ()
     if mode == "checkout":
         mounts.append(Mount("bind", ".", "/ragflow", "the whole checkout"))
         for name, target, why in (
@@ -264,7 +264,8 @@ def _release(detected: Release, settings: Settings) -> Release:
     return Release(version, "devenv.toml", text)
 
 
-def _packages(settings: Settings, det: Detection, dirs: frozenset[str]) -> tuple[str, ...]:
+def mounted_packages(settings: Settings, det: Detection, dirs: frozenset[str]) -> tuple[str, ...]:
+    """The source packages bind-mounted in packages mode: ``mounts.packages``, validated, else detection's."""
     chosen = settings["mounts.packages"]
     if chosen is None:
         return det.packages

@@ -8,12 +8,11 @@ restarts are united).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Iterable, Sequence
 
 from .config import Settings
+from .globs import anchored
 from .override import OVERRIDE_NAME
 from .release import ProcessSpec
 
@@ -21,33 +20,6 @@ from .release import ProcessSpec
 NONE, NOTICE, WEB, SIGNAL, SYNC, RESTART, RECREATE = "none", "notice", "web", "signal", "sync", "restart", "recreate"
 STRENGTH = {NONE: 0, NOTICE: 1, WEB: 1, SIGNAL: 2, SYNC: 3, RESTART: 4, RECREATE: 5}
 ALL = "*"  # signal every known process
-
-
-@lru_cache(maxsize=512)
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a path glob: ``*`` stays in one folder, ``**`` crosses folders.
-
-    >>> bool(glob_regex("api/**/*.py").match("api/apps/x.py")), bool(glob_regex("api/*.py").match("api/a/x.py"))
-    (True, False)
-    """
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
 
 
 @dataclass(frozen=True)
@@ -65,7 +37,7 @@ class PathRule:
     why: str = ""
 
     def __call__(self, path: str) -> bool:
-        return any(glob_regex(p).match(path) for p in self.patterns)
+        return any(anchored(p).matches(path, False) for p in self.patterns)
 
     def __repr__(self) -> str:
         procs = f" {','.join(self.processes)}" if self.processes else ""
@@ -128,7 +100,11 @@ def decide(paths: Iterable[str], rules: Sequence[PathRule], known_processes: Seq
     >>> decide(["api/a.py", "docker/.env"], rules, ["server"]).action
     'recreate'
     """
-    action, procs, hits, reasons, notices, web = NONE, set(), [], [], [], False
+    action, web = NONE, False
+    procs: set[str] = set()
+    hits: list[str] = []
+    reasons: list[str] = []
+    notices: list[str] = []
     for path in sorted(set(paths)):
         rule = next((r for r in rules if r(path)), None)
         if rule is None or rule.action == NONE:

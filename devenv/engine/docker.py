@@ -14,7 +14,6 @@ import shutil
 import sys
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from ..core.errors import EXIT_USAGE, CommandFailed, EngineError

@@ -6,9 +6,9 @@ import threading
 import time
 from dataclasses import dataclass
 
+from ..core.plan import Plan
 from ..engine import Engine
 from .health import Health, HealthResult
-from ..core.plan import Plan
 
 
 @dataclass(frozen=True)

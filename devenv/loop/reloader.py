@@ -3,7 +3,7 @@
 For every reload devenv checks three things before it says "reload ok":
 the container sees the same bytes as the host for the changed files, the
 restarted process is a new one, and the health endpoint answers. The
-probe agent (:mod:`devenv.probe`) makes the first two cost about a
+agent (:mod:`devenv.container.agent`) makes the first two cost about a
 millisecond each; health is one reused HTTP client.
 """
 
@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from ..core import rules as R
-from ..engine.protocol import Agent
-from ..engine import ContainerState, Engine, Target
 from ..core.errors import DevenvError, EngineError
-from .health import Health
 from ..core.plan import Plan
 from ..core.tracebacks import Failure, last_failure
+from ..engine import ContainerState, Engine, Target
+from ..engine.protocol import Agent
+from .health import Health
 
 MAX_HASHED = 64  # changed files whose bytes are compared host vs container
 POLL = 0.02  # seconds between probes while waiting for a restart
@@ -64,8 +64,34 @@ class ReloadReport:
         }
 
 
+class _Failed(Exception):
+    """A reload step found the reload failed (the container keeps what it has)."""
+
+    def __init__(self, error: str, failure: Failure | None = None) -> None:
+        super().__init__(error)
+        self.error, self.failure = error, failure
+
+
+class _Escalate(Exception):
+    """The fast path cannot finish: restart the container instead, saying why."""
+
+    def __init__(self, reason: str, details: Sequence[str] = ()) -> None:
+        super().__init__(reason)
+        self.reason, self.details = reason, list(details)  # what the fast path proved before
+
+
+class _Interrupted(Exception):
+    """``stop`` was set (Ctrl-C): leave what is under way to finish, stop waiting for it."""
+
+
 class Reloader:
-    """Executes decisions against the server container of one plan."""
+    """Executes decisions against the server container of one plan.
+
+    Each step returns the details it proved (``"bytes match (1 file)"``, ``"pid 10->20"``)
+    or raises: :class:`_Failed` ends the reload with its error, :class:`_Escalate`
+    restarts the container instead, :class:`_Interrupted` stops waiting. Only
+    :meth:`run` turns them into the :class:`ReloadReport`.
+    """
 
     def __init__(self, plan: Plan, target: Target, engine: Engine, root: Path, *, stop: threading.Event | None = None,
                  reload_timeout: float = 180, replan: Callable[[], tuple[Plan, Target]] | None = None,
@@ -94,23 +120,36 @@ class Reloader:
         saved_at = time.monotonic() if saved_at is None else saved_at
         report = ReloadReport(decision.paths, decision.describe())
         try:
-            if decision.action == R.SIGNAL:
-                self._signal(decision, saved_at, report)
-            elif decision.action == R.SYNC:
-                self._sync(decision, saved_at, report)
-            elif decision.action == R.RESTART:
-                self._restart(saved_at, report, reason="")
-            elif decision.action == R.RECREATE:
-                self._recreate(saved_at, report)
-            else:
-                report.ok = True
+            try:
+                if decision.action == R.SIGNAL:
+                    report.details += self._signal(decision)
+                elif decision.action == R.SYNC:
+                    report.details += self._sync(decision)
+                elif decision.action == R.RESTART:
+                    report.details += self._restart()
+                elif decision.action == R.RECREATE:
+                    report.details += self._recreate()
+                else:
+                    report.ok = True
+                    return report
+            except _Escalate as e:
+                report.escalated = True
+                report.details += e.details
+                report.details.append(f"escalated: {e.reason}; restarted the container")
+                report.details += self._restart()
+            report.details += self._healthy(saved_at, report)
+        except _Failed as e:
+            report.error, report.failure = e.error, e.failure
+        except _Interrupted:
+            report.interrupted, report.error = True, "interrupted"
         except DevenvError as e:
-            report.ok, report.error = False, e.message + (f" (fix: {e.fix})" if e.fix else "")
-        report.finished_at = time.time()
+            report.error = e.message + (f" (fix: {e.fix})" if e.fix else "")
+        finally:
+            report.finished_at = time.time()
         return report
 
     # --- the fast path: SIGTERM the Python processes, their loops relaunch them ---------
-    def _signal(self, decision: R.Decision, saved_at: float, report: ReloadReport, *, force: bool = False) -> None:
+    def _signal(self, decision: R.Decision, *, force: bool = False) -> list[str]:
         container = self.server_container()
         agent = self.engine.agent(container.id)
         names = sorted(n for n in decision.processes if n in self.scripts)
@@ -124,8 +163,8 @@ class Reloader:
         except EngineError:
             if getattr(agent, "alive", True):
                 raise
-            # The container restarted (killed, engine restart) since the probe started: the probe died
-            # with it and signalled nothing. One fresh probe, so this save is not lost.
+            # The container restarted (killed, engine restart) since the agent started: the agent died
+            # with it and signalled nothing. One fresh agent, so this save is not lost.
             agent = self.engine.agent(container.id)
             answer = agent.request(request)
         if answer["mismatched"]:
@@ -133,23 +172,22 @@ class Reloader:
             now = self.expected_hashes(self._host_path(p) for p in answer["mismatched"])
             stale = [p for p in answer["mismatched"] if now.get(p) != answer["seen"].get(p)]
             if stale:
-                report.error = (f"the container does not see the saved bytes of {self._host_path(stale[0])} "
-                                "(the bind mount is not live: on Docker Desktop check file sharing for this folder)")
-                return
+                raise _Failed(f"the container does not see the saved bytes of {self._host_path(stale[0])} "
+                              "(the bind mount is not live: on Docker Desktop check file sharing for this folder)")
             answer = agent.request({**request, "expect": now, "wait_ms": 0, "force": True})
-        if expect:
-            report.details.append(f"bytes match ({len(expect)} file{'s' if len(expect) != 1 else ''})")
+        details = [f"bytes match ({len(expect)} file{'s' if len(expect) != 1 else ''})"] if expect else []
         before = {(p["pid"], p["start"]) for p in answer["before"]}
-        signalled = {p["script"] for p in answer["signalled"]}
         old_pids = {p["script"]: p["pid"] for p in answer["signalled"]}
-        if not signalled:
-            # Nothing to signal: the loop ended (a crash under `set -e`) or is between two tries.
-            if not self._wait_for(agent, scripts, before, deadline=time.monotonic() + 2.5):
-                self._restart(saved_at, report, reason=f"no running {', '.join(names)} process to restart")
-                return
-        outcome = self._await_restart(agent, container, scripts, before, saved_at, signalled_at, report)
-        if outcome and old_pids:
-            report.details.insert(0, "pid " + ", ".join(f"{old_pids[s]}->{outcome.get(s, '?')}" for s in old_pids if s in outcome))
+        if not old_pids and not self._wait_for(agent, scripts, before, deadline=time.monotonic() + 2.5):
+            # Nothing to signal, and nothing came back: the loop ended (a crash under `set -e`).
+            raise _Escalate(f"no running {', '.join(names)} process to restart", details)
+        try:
+            new = self._await_restart(agent, container, scripts, before, signalled_at)
+        except _Escalate as e:
+            raise _Escalate(e.reason, details) from None
+        if old_pids:
+            details.insert(0, "pid " + ", ".join(f"{old_pids[s]}->{new[s]}" for s in old_pids if s in new))
+        return details
 
     def _wait_for(self, agent: Agent, scripts: Sequence[str], before: set, deadline: float) -> bool:
         while time.monotonic() < deadline and not self.stop.is_set():
@@ -159,8 +197,8 @@ class Reloader:
         return False
 
     def _await_restart(self, agent: Agent, container: ContainerState, scripts: Sequence[str], before: set,
-                       saved_at: float, signalled_at: float, report: ReloadReport) -> dict[str, int] | None:
-        """Wait until every signalled process is new and the server answers; detect crashes."""
+                       signalled_at: float) -> dict[str, int]:
+        """Wait until every signalled process is new and the server answers ping; returns their new pids."""
         server = self.scripts.get("server")
         deadline = time.monotonic() + self.reload_timeout
         come_back = time.monotonic() + COME_BACK
@@ -168,76 +206,68 @@ class Reloader:
         new: dict[str, int] = {}
         while True:
             if self.stop.is_set():
-                report.interrupted, report.error = True, "interrupted"
-                return None
+                raise _Interrupted()
             procs = agent.request({"op": "procs", "scripts": list(scripts) + ([server] if server and server not in scripts else [])})["procs"]
             current = {p["script"]: p["pid"] for p in procs if (p["pid"], p["start"]) not in before}
             new.update(current)
             server_pids = {p["pid"] for p in procs if p["script"] == server and (p["pid"], p["start"]) not in before}
             if server in scripts and seen_server and not (seen_server & server_pids):
-                self._crashed(container, signalled_at, report)
-                return None
+                raise self._failed("the server exited while starting", container, signalled_at)
             seen_server |= server_pids
             everyone_back = all(s in new for s in scripts)
             if everyone_back and (server not in scripts or server_pids):
                 result = self.health.ping() if self.health else None
                 if result is None or result.ok:
-                    self._finish(report, saved_at)
                     return new
             if not everyone_back and time.monotonic() > come_back:
                 missing = [s for s in scripts if s not in new]
-                self._restart(saved_at, report, reason=f"{', '.join(missing)} did not come back within {COME_BACK:.0f} s")
-                return None
+                raise _Escalate(f"{', '.join(missing)} did not come back within {COME_BACK:.0f} s")
             if time.monotonic() > deadline:
-                report.error = f"the server did not answer {self.health.ping_url if self.health else ''} within {self.reload_timeout:.0f} s"
-                self._attach_failure(container, signalled_at, report)
-                return None
+                ping_url = self.health.ping_url if self.health else ""
+                raise self._failed(f"the server did not answer {ping_url} within {self.reload_timeout:.0f} s", container, signalled_at)
             self.stop.wait(POLL)
 
-    def _finish(self, report: ReloadReport, saved_at: float) -> None:
+    def _healthy(self, saved_at: float, report: ReloadReport) -> list[str]:
+        """The reload is done: time it, and say what health answers."""
         report.seconds = time.monotonic() - saved_at
         report.ok = True
-        if self.health:
-            report.details.append("ping ok")
-            hz = self.health.healthz()
-            if hz is not None:
-                report.details.append("healthz ok" if hz.ok else f"healthz {hz.status or 'no answer'} ({hz.detail or 'not ok'})")
         self.last_failure = None
+        if not self.health:
+            return []
+        details = ["ping ok"]
+        hz = self.health.healthz()
+        if hz is not None:
+            details.append("healthz ok" if hz.ok else f"healthz {hz.status or 'no answer'} ({hz.detail or 'not ok'})")
+        return details
 
-    def _crashed(self, container: ContainerState, since: float, report: ReloadReport) -> None:
-        report.error = "the server exited while starting"
-        self._attach_failure(container, since, report)
-
-    def _attach_failure(self, container: ContainerState, since: float, report: ReloadReport) -> None:
+    def _failed(self, error: str, container: ContainerState, since: float) -> _Failed:
+        """A failed reload, with the traceback the server's log shows since ``since``."""
         deadline = time.monotonic() + 1.0
         failure = None
         while failure is None and time.monotonic() < deadline:  # the log may trail the exit slightly
             failure = last_failure(self.engine.container_logs(container.id, since=since - 1, tail=400))
             if failure is None:
                 self.stop.wait(0.1)
-        if failure is not None:
-            report.failure = failure
-            report.error = f"{report.error}: {failure.message} at {failure.location}"
+        if failure is None:
+            return _Failed(error)
+        return _Failed(f"{error}: {failure.message} at {failure.location}", failure)
 
     # --- heavier actions -------------------------------------------------------------------
-    def _restart(self, saved_at: float, report: ReloadReport, *, reason: str) -> None:
-        """Restart the server container (fast with init: true), then wait for health."""
-        if reason:
-            report.escalated = True
-            report.details.append(f"escalated: {reason}; restarted the container")
+    def _restart(self) -> list[str]:
+        """Restart the server container (fast with init: true), then wait until it runs and answers."""
         started = time.time()
         self.engine.compose_restart(self.target, [self.plan.service], timeout=2)
-        self.await_container(saved_at, started, report)
+        return self._container_up(started)
 
-    def _recreate(self, saved_at: float, report: ReloadReport) -> None:
+    def _recreate(self) -> list[str]:
         if self.replan is not None:
             self._use(*self.replan())  # raises on a broken compose file: reported, watching goes on
         started = time.time()
         self.engine.compose_up(self.target, [], on_line=self.log)  # apply compose/.env changes to every service
         self.engine.compose_up(self.target, [self.plan.service], force_recreate=True, no_deps=True, on_line=self.log)
-        self.await_container(saved_at, started, report)
+        return self._container_up(started)
 
-    def _sync(self, decision: R.Decision, saved_at: float, report: ReloadReport) -> None:
+    def _sync(self, decision: R.Decision) -> list[str]:
         container = self.server_container()
         if self.plan.mode == "packages":  # pyproject.toml and uv.lock are the image's: bring the host's in
             files = {n: (self.root / n).read_bytes() for n in ("pyproject.toml", "uv.lock") if (self.root / n).is_file()}
@@ -245,12 +275,21 @@ class Reloader:
         code, output = self.engine.exec(container.id, ["uv", "sync", "--frozen"], workdir="/ragflow")
         if code != 0:
             tail = " | ".join(output.strip().splitlines()[-3:])
-            report.error = f"uv sync failed (exit {code}): {tail}"
-            return
-        report.details.append("uv sync done")
-        self._signal(decision, saved_at, report, force=True)
+            raise _Failed(f"uv sync failed (exit {code}): {tail}")
+        return ["uv sync done"] + self._signal(decision, force=True)
 
     def await_container(self, saved_at: float, started: float, report: ReloadReport) -> None:
+        """Wait for a container (re)started at ``started`` to run and answer; fills ``report``."""
+        try:
+            report.details += self._container_up(started)
+            report.details += self._healthy(saved_at, report)
+        except _Failed as e:
+            report.error, report.failure = e.error, e.failure
+        except _Interrupted:
+            report.interrupted, report.error = True, "interrupted"
+
+    def _container_up(self, started: float) -> list[str]:
+        """Wait until the server container started at ``started`` or later runs, then answers ping."""
         deadline = time.monotonic() + self.reload_timeout
         container = None
         while time.monotonic() < deadline and not self.stop.is_set():
@@ -260,34 +299,29 @@ class Reloader:
             self.stop.wait(0.1)
         if self.stop.is_set():
             # Ctrl-C: compose (shielded) finished its change; devenv only stops waiting for the result.
-            report.interrupted, report.error = True, "interrupted"
-            return
+            raise _Interrupted()
         if container is None or not container.running:
-            report.error = "the container is not running after the restart"
-            return
-        report.details.append(f"container {container.name} started {container.started_at:%H:%M:%S}")
+            raise _Failed("the container is not running after the restart")
+        details = [f"container {container.name} started {container.started_at:%H:%M:%S}"]
         if self.health is None:
-            self._finish(report, saved_at)
-            return
+            return details
 
         def alive() -> str | None:
             c = self.find_container()
             return None if c is not None and c.state in ("running", "restarting") else "the container exited"
 
         result = self.health.wait_ping(deadline, self.stop, interval=0.05, alive=alive)
-        if result.ok:
-            self._finish(report, saved_at)
-        elif self.stop.is_set():
-            report.interrupted, report.error = True, "interrupted"
-        else:
-            report.error = f"not healthy: {result.describe()}"
-            self._attach_failure(container, started, report)
+        if self.stop.is_set():
+            raise _Interrupted()
+        if not result.ok:
+            raise self._failed(f"not healthy: {result.describe()}", container, started)
+        return details
 
     # --- helpers ----------------------------------------------------------------------------
     def find_container(self) -> ContainerState | None:
         found = [c for c in self.engine.containers(self.plan.project_name, self.plan.service)]
         running = [c for c in found if c.running]
-        return (running or found or [None])[0]
+        return (running or found or [None])[0]  # type: ignore[list-item]
 
     def server_container(self) -> ContainerState:
         c = self.find_container()

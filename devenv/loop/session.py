@@ -2,7 +2,7 @@
 
 Signal handlers only set ``stop``; the loop waits with ``stop.wait`` and every
 wait inside a reload honours it, so Ctrl-C ends the watch within a second
-(a container change already under way is let finish: see devenv._shield).
+(a container change already under way is let finish: see devenv.engine.shield).
 Saves that land during a reload accumulate in the debouncer and are applied
 right after it: the running code always ends up matching the last save.
 """
@@ -10,18 +10,23 @@ right after it: the running code always ends up matching the last save.
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
-from typing import Callable
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Callable, Iterator
 
-from ..core import rules as R
 from ..app import state
-from ..engine import Engine, Target
-from ..core.errors import DevenvError, EngineError
-from ..core.plan import Plan
-from .reloader import Reloader, ReloadReport
 from ..app.ui import TAG_CHANGE, TAG_ERROR, TAG_READY, TAG_RELOAD_FAILED, TAG_RELOAD_OK, UI
 from ..app.workspace import Workspace
+from ..core import rules as R
+from ..core.errors import DevenvError, EngineError
+from ..core.plan import Plan
+from ..engine import Engine, Target
+from .reloader import Reloader, ReloadReport
+
+if TYPE_CHECKING:
+    from ..app.context import AppContext
 
 IDLE_CHECK = 2.0  # seconds between checks of the server container while idle
 
@@ -176,3 +181,39 @@ class WatchSession:
         except DevenvError as e:
             report.error = e.message
         self.print_report(report)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """First Ctrl-C (or SIGTERM) sets the event; a second one abandons whatever is in flight."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def watch_until_stopped(app: "AppContext", ws: Workspace, plan: Plan, *, ready: str) -> None:
+    """Watch and reload until Ctrl-C or SIGTERM (``devenv up`` and ``devenv watch``)."""
+    engine = app.engine()
+    if hasattr(engine, "shield"):
+        engine.shield = True  # a Ctrl-C must not cut a compose recreate in half
+
+    def replan() -> tuple[Workspace, Plan]:
+        fresh = app.workspace()
+        new_plan = fresh.plan(debug=plan.debug_port is not None)
+        fresh.write_override(new_plan)
+        return fresh, new_plan
+
+    with stop_on_signals() as stop:
+        session = WatchSession(ws, plan, engine, app.ui, stop, replan=replan)
+        session.run(ready=ready)
+    app.ui.info("stopped watching; the stack is still running (`devenv down` stops it, `devenv watch` resumes)")

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from ..engine import Engine
 from ..core.errors import DevenvError
+from ..engine import Engine
 
 MAX_DIST_BYTES = 200 * 2**20
 

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.globs import Glob
+
 __all__ = ["DEFAULT_PATTERNS", "IgnoreRules", "load_ignore_rules", "walk_folders"]
 
 DEFAULT_PATTERNS: tuple[str, ...] = (
@@ -66,190 +68,73 @@ DEFAULT_PATTERNS: tuple[str, ...] = (
     "*.kate-swp",
 )
 
-_POSIX_CLASSES = {
-    "alnum": "a-zA-Z0-9",
-    "alpha": "a-zA-Z",
-    "blank": " \\t",
-    "digit": "0-9",
-    "lower": "a-z",
-    "punct": re.escape("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"),
-    "space": "\\s",
-    "upper": "A-Z",
-    "xdigit": "0-9A-Fa-f",
-}
-
 # A cached folder verdict is cheap to recompute; the bound only keeps memory flat.
 _CACHE_LIMIT = 100_000
 
 
 @dataclass(frozen=True)
 class _Rule:
-    """One translated pattern.
+    """One pattern line with where it came from (for :meth:`IgnoreRules.explain`)."""
 
-    ``regex`` matches a whole root-relative POSIX path, or only its last component when
-    ``basename`` is set (a slash-free pattern of the root: most patterns, and the cheapest).
-    """
-
-    regex: str
-    negate: bool
-    dir_only: bool
-    basename: bool
+    glob: Glob
     source: str
     text: str
 
+    @property
+    def negate(self) -> bool:
+        return self.glob.negate
+
     def matches(self, path: str, is_dir: bool) -> bool:
-        if self.dir_only and not is_dir:
-            return False
-        subject = path.rpartition("/")[2] if self.basename else path
-        return re.fullmatch(self.regex, subject, re.DOTALL) is not None
+        return self.glob.matches(path, is_dir)
 
 
-def _class_to_regex(seg: str, start: int, *, bang_negates: bool) -> tuple[str, int] | None:
-    """Translate the bracket expression opening at ``seg[start]``; None if it never closes."""
-    i = start + 1
-    negate = False
-    if i < len(seg) and (seg[i] == "^" or (bang_negates and seg[i] == "!")):
-        negate = True
-        i += 1
-    body: list[str] = []
-    first = True
-    while i < len(seg):
-        c = seg[i]
-        if c == "]" and not first:
-            inner = "".join(body)
-            # Neither form may match the separator: a class stands for one name character.
-            return ("[^/" + inner + "]" if negate else "(?!/)[" + inner + "]"), i + 1
-        first = False
-        if c == "[" and seg.startswith("[:", i):
-            end = seg.find(":]", i + 2)
-            if end != -1 and seg[i + 2 : end] in _POSIX_CLASSES:
-                body.append(_POSIX_CLASSES[seg[i + 2 : end]])
-                i = end + 2
-                continue
-        if c == "\\" and i + 1 < len(seg):
-            body.append(re.escape(seg[i + 1]))
-            i += 2
-            continue
-        body.append(c if c == "-" else re.escape(c))
-        i += 1
-    return None
+def _git_rules(lines: Iterable[str], base: str, source: str) -> list[_Rule]:
+    """The lines of a ``.gitignore`` found in folder ``base`` ("" = root)."""
+    rules = []
+    for line in lines:
+        glob = Glob.parse(line.rstrip("\r\n"), base)
+        if glob is not None:
+            rules.append(_Rule(glob, source, glob.text.strip()))
+    return rules
 
 
-def _segment_to_regex(seg: str, *, bang_negates: bool) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(seg):
-        c = seg[i]
-        if c == "*":
-            while i < len(seg) and seg[i] == "*":
-                i += 1
-            out.append("[^/]*")
-            continue
-        if c == "?":
-            out.append("[^/]")
-        elif c == "[":
-            translated = _class_to_regex(seg, i, bang_negates=bang_negates)
-            if translated is not None:
-                out.append(translated[0])
-                i = translated[1]
-                continue
-            out.append(re.escape(c))
-        elif c == "\\" and i + 1 < len(seg):
-            out.append(re.escape(seg[i + 1]))
-            i += 2
-            continue
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return "".join(out)
-
-
-def _glob_to_regex(pattern: str, *, bang_negates: bool) -> str:
-    """Translate a slash-separated glob where ``**`` segments cross folders."""
-    segs = pattern.split("/")
-    out: list[str] = []
-    for i, seg in enumerate(segs):
-        last = i == len(segs) - 1
-        if seg == "**":
-            out.append(".*" if last else "(?:.*/)?")
-        else:
-            out.append(_segment_to_regex(seg, bang_negates=bang_negates))
-            if not last:
-                out.append("/")
-    return "".join(out)
-
-
-def _strip_trailing_spaces(line: str) -> str:
-    while line.endswith(" ") and not line.endswith("\\ "):
-        line = line[:-1]
-    return line
-
-
-def _parse_gitignore_line(line: str, base: str, source: str) -> _Rule | None:
-    """One ``.gitignore`` line found in folder ``base`` ("" = root) -> rule, or None."""
-    text = _strip_trailing_spaces(line.rstrip("\r\n"))
-    if not text or text.startswith("#"):
-        return None
-    body = text
-    negate = body.startswith("!")
-    if negate:
-        body = body[1:]
-    dir_only = body.endswith("/")
-    body = body.rstrip("/")
-    if not body:
-        return None
-    # Only a slash at the start or in the middle anchors a pattern to its .gitignore's folder.
-    anchored = "/" in body
-    body = body.removeprefix("/")
-    if not body:
-        return None
-    glob = _glob_to_regex(body, bang_negates=True)
-    if not base and not anchored:
-        return _Rule(glob, negate, dir_only, True, source, text)
-    prefix = re.escape(base) + "/" if base else ""
-    regex = prefix + glob if anchored else prefix + "(?:.*/)?" + glob
-    return _Rule(regex, negate, dir_only, False, source, text)
-
-
-def _parse_dockerignore_line(line: str, source: str) -> _Rule | None:
-    """One ``.dockerignore`` line -> root-anchored rule (Go filepath.Match plus ``**``)."""
+def _docker_rule(line: str, source: str) -> _Rule | None:
+    """One ``.dockerignore`` line: a root-anchored pattern (Docker cleans every path first)."""
     text = line.strip()
     if not text or text.startswith("#"):
         return None
-    body = text
-    negate = body.startswith("!")
-    if negate:
-        body = body[1:].strip()
-    # Docker runs filepath.Clean on every pattern: no "./", no duplicate or trailing slash.
+    negate = text.startswith("!")
+    body = text[1:].strip() if negate else text
     body = os.path.normpath(body).replace(os.sep, "/").lstrip("/")
     if body in ("", "."):
         return None
-    return _Rule(_glob_to_regex(body, bang_negates=False), negate, False, False, source, text)
+    glob = Glob.parse(("!" if negate else "") + "/" + body)
+    return _Rule(glob, source, text) if glob is not None else None
 
 
 def _alternation(regexes: Sequence[str]) -> re.Pattern[str] | None:
     """One matcher for several rules' regexes; None when there are none."""
     if not regexes:
         return None
-    return re.compile("(?:" + "|".join(f"(?:{rx})" for rx in regexes) + ")\\Z", re.DOTALL)
+    return re.compile("|".join(f"(?:{rx})" for rx in regexes), re.DOTALL)
 
 
 class _Run:
     """Rules of one sign that are consecutive in precedence order, matched as one.
 
     "The last matching pattern wins" then costs a couple of regex matches per run, not
-    one per pattern; basename rules are matched against the last component only, which
-    spares the regex engine a backtracking ``(?:.*/)?`` prefix.
+    one per pattern; basename rules are matched against the last component only.
     """
 
     __slots__ = ("negate", "_dir_name", "_dir_path", "_file_name", "_file_path")
 
     def __init__(self, rules: Sequence[_Rule]) -> None:
         self.negate = rules[0].negate
-        self._dir_name = _alternation([r.regex for r in rules if r.basename])
-        self._dir_path = _alternation([r.regex for r in rules if not r.basename])
-        self._file_name = _alternation([r.regex for r in rules if r.basename and not r.dir_only])
-        self._file_path = _alternation([r.regex for r in rules if not r.basename and not r.dir_only])
+        globs = [r.glob for r in rules]
+        self._dir_name = _alternation([g.folder.pattern for g in globs if g.basename])
+        self._dir_path = _alternation([g.folder.pattern for g in globs if not g.basename])
+        self._file_name = _alternation([g.file.pattern for g in globs if g.basename])
+        self._file_path = _alternation([g.file.pattern for g in globs if not g.basename])
 
     def matches(self, path: str, name: str, is_dir: bool) -> bool:
         name_rx, path_rx = (self._dir_name, self._dir_path) if is_dir else (self._file_name, self._file_path)
@@ -306,30 +191,23 @@ class IgnoreRules:
         defaults: Sequence[str] = DEFAULT_PATTERNS,
     ) -> None:
         gitignores = gitignores or {}
-        self._defaults = self._parse_git(defaults, "", "defaults")
-        self._extra = self._parse_git(extra, "", "config")
+        # Defaults are absolute: a "!" among them would only weaken what must hold.
+        self._defaults = _git_rules((d.removeprefix("!") for d in defaults), "", "defaults")
+        self._extra = _git_rules(extra, "", "config")
         self._git: list[_Rule] = []
         # Deeper .gitignore files override shallower ones: give them later positions.
         for folder in sorted(gitignores, key=lambda f: (f.count("/") + bool(f), f)):
             base = folder.strip("/")
             source = f"{base}/.gitignore" if base else ".gitignore"
-            self._git += self._parse_git(gitignores[folder], base, source)
-        self._docker = [
-            rule for rule in (_parse_dockerignore_line(line, ".dockerignore") for line in dockerignore) if rule
-        ]
+            self._git += _git_rules(gitignores[folder], base, source)
+        self._docker = [rule for rule in (_docker_rule(line, ".dockerignore") for line in dockerignore) if rule]
         self._git_files = sum(1 for lines in gitignores.values() if lines)
 
-        # Defaults are absolute: a "!" among them would only weaken what must hold.
-        self._defaults = [_Rule(r.regex, False, r.dir_only, r.basename, r.source, r.text) for r in self._defaults]
         self._defaults_runs = _compile_runs(self._defaults)
         self._extra_runs = _compile_runs(self._extra)
         self._git_runs = _compile_runs(self._git)
         self._docker_runs = _compile_runs(self._docker)
         self._dir_cache: dict[str, bool] = {}
-
-    @staticmethod
-    def _parse_git(lines: Iterable[str], base: str, source: str) -> list[_Rule]:
-        return [rule for rule in (_parse_gitignore_line(line, base, source) for line in lines) if rule]
 
     def _match(self, path: str, is_dir: bool) -> bool:
         """Verdict for ``path`` itself, ancestors aside."""

@@ -27,48 +27,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import DevenvError
-from devenv.watch.ignore import IgnoreRules, walk_folders
+from .ignore import IgnoreRules, walk_folders
+from .limits import INOTIFY_FIX, Budget, read_max_user_watches, watches_in_use
 
 if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver
 
-__all__ = ["INOTIFY_FIX", "Watcher", "choose_mode", "pruned_folders", "read_max_user_watches"]
-
-INOTIFY_FIX = "sudo sysctl fs.inotify.max_user_watches=524288"
-MAX_USER_WATCHES = Path("/proc/sys/fs/inotify/max_user_watches")
-# Other programs (IDEs, other watchers) hold watches too, and counting them means reading
-# every process's fdinfo: leave them a tenth of the limit instead.
-HEADROOM = 0.9
+__all__ = ["INOTIFY_FIX", "Watcher", "choose_mode", "pruned_folders", "read_max_user_watches"]  # noqa: F822 (re-exported)
 
 _logger = logging.getLogger("devenv.watch")
 
 
 def _log_warning(message: str) -> None:
     _logger.warning(message)
-
-
-def read_max_user_watches(path: Path = MAX_USER_WATCHES) -> int | None:
-    """The per-user inotify watch limit, or None where it cannot be read (not Linux)."""
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def inotify_watches(pid: str = "self") -> int:
-    """Inotify watches a process holds, from the kernel: one "inotify wd:" line each in its fdinfo."""
-    count = 0
-    try:
-        fds = os.listdir(f"/proc/{pid}/fdinfo")
-    except OSError:
-        return 0
-    for fd in fds:
-        try:
-            with open(f"/proc/{pid}/fdinfo/{fd}") as info:
-                count += sum(line.startswith("inotify wd:") for line in info)
-        except OSError:
-            continue
-    return count
 
 
 def _walk(
@@ -99,32 +70,35 @@ def choose_mode(
     force_polling: bool | None,
     folders: int,
     limit: int | None,
-    headroom: float = HEADROOM,
+    in_use: int = 0,
 ) -> tuple[str, str]:
     """Pick ``"inotify"``, ``"native"`` or ``"polling"`` and say why. Pure.
 
     ``force_polling``: True always polls, False never does (config ``watch.polling = never``:
-    inotify even over the limit, with a warning), None decides.
+    inotify even over the limit, with a warning), None decides. ``in_use``: watches this
+    user's other programs hold (the limit is shared); see :class:`~devenv.watch.limits.Budget`.
 
     Example:
         >>> choose_mode(system="Linux", force_polling=None, folders=700, limit=8192)[0]
         'inotify'
         >>> choose_mode(system="Linux", force_polling=None, folders=8000, limit=8192)[0]
         'polling'
+        >>> choose_mode(system="Linux", force_polling=None, folders=700, limit=8192, in_use=7000)[0]
+        'polling'
     """
     if force_polling:
         return "polling", "polling was asked for"
     if system == "Linux":
-        if limit is not None and folders >= headroom * limit:
+        budget = Budget(folders, limit, in_use)
+        if not budget.fits:
             over = (
-                f"{folders} folders to watch but the inotify limit is {limit} watches "
-                f"(fs.inotify.max_user_watches; devenv needs it above {folders / headroom:.0f}). "
-                f"Fix: {INOTIFY_FIX}"
+                f"{budget.describe()}: the inotify limit (fs.inotify.max_user_watches) is too low; "
+                f"devenv needs it above {budget.needed}. Fix: {INOTIFY_FIX}"
             )
             if force_polling is False:
                 return "inotify", f"{over}; polling is off, so some folders may go unwatched"
             return "polling", over
-        return "inotify", f"inotify: {folders} folders, limit {limit if limit is not None else 'unknown'}"
+        return "inotify", f"inotify: {budget.describe()}"
     if system in ("Darwin", "Windows"):
         return "native", f"watchdog's native observer on {system}"
     return "polling", f"no native watcher used on {system}"
@@ -151,25 +125,25 @@ class _PrunedInotifyTree:
     """
 
     def __init__(self, root: str, rules: IgnoreRules, emit: Callable[[str, str], None], log: Callable[[str], None]):
+        from watchdog.observers.inotify_c import CallbackId, InotifyFD, Mask
         from watchdog.observers.inotify_c import InotifyConstants as C
-        from watchdog.observers.inotify_c import InotifyFD
 
         self._root = root
         self._rules = rules
         self._emit = emit
         self._log = log
         # Change events only: IN_OPEN / IN_CLOSE_NOWRITE would flood the queue on every read.
-        self._mask = (
+        self._mask = Mask(
             C.IN_MODIFY | C.IN_ATTRIB | C.IN_CLOSE_WRITE | C.IN_CREATE | C.IN_DELETE
             | C.IN_MOVED_FROM | C.IN_MOVED_TO | C.IN_DELETE_SELF | C.IN_MOVE_SELF
             | C.IN_ONLYDIR | C.IN_DONT_FOLLOW | C.IN_EXCL_UNLINK
         )  # fmt: skip
         self._fd = InotifyFD()
         self._fd.name = "devenv-watch-inotify"
-        self._id = id(self)
+        self._id = CallbackId(id(self))
         self._lock = threading.Lock()
-        self._path_of: dict[int, str] = {}
-        self._wd_of: dict[str, int] = {}
+        self._path_of: dict[Any, str] = {}
+        self._wd_of: dict[str, Any] = {}
         self._closed = False
         self._limit_reported = False
 
@@ -422,7 +396,8 @@ class Watcher:
         self._folders = len(pruned_folders(Path(self.root), self.rules))
         limit = self._max_watches if self._max_watches is not None else read_max_user_watches()
         self.mode, self.reason = choose_mode(
-            system=platform.system(), force_polling=self._force_polling, folders=self._folders, limit=limit
+            system=platform.system(), force_polling=self._force_polling, folders=self._folders, limit=limit,
+            in_use=0 if self._max_watches is not None else watches_in_use(),
         )
         if self.mode == "inotify":
             if "Fix:" in self.reason:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from devenv.core.dotenv import mask_text
 from devenv.app.ui import UI
+from devenv.core.dotenv import mask_text
 from tests.fixtures import PASSWORDS, make_checkout
 
 PACKAGE = Path(__file__).resolve().parents[2] / "devenv"

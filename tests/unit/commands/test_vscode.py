@@ -15,14 +15,14 @@ import pytest
 from typer.testing import CliRunner
 
 from devenv.app.cli import app, report
-from devenv.core import jsonc as J
-from devenv.commands import vscode as V
-from devenv.core.errors import DevenvError, UnhealthyError
-from devenv.loop.reloader import ReloadReport
-from devenv.loop.session import WatchSession
-from devenv.core.tracebacks import last_failure
 from devenv.app.ui import TAG_UP, UI
 from devenv.app.workspace import open_workspace
+from devenv.commands import vscode as V
+from devenv.core import jsonc as J
+from devenv.core.errors import DevenvError, UnhealthyError
+from devenv.core.tracebacks import last_failure
+from devenv.loop.reloader import ReloadReport
+from devenv.loop.session import WatchSession
 from tests.fakes import FakeEngine
 from tests.fixtures import EXPECTED
 

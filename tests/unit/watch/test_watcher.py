@@ -167,7 +167,7 @@ def test_new_ignored_folders_cost_no_watch(tree: Path) -> None:
 
 def inotify_watches_in_process() -> int:
     """Ground truth from the kernel: one "inotify wd:" line per watch in this process."""
-    from devenv.watch.watcher import inotify_watches
+    from devenv.watch.limits import inotify_watches
 
     return inotify_watches()
 

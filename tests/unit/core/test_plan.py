@@ -13,11 +13,11 @@ from devenv.core.errors import CheckoutError, ConfigError
 from devenv.core.model import ComposeModel
 from devenv.core.override import render
 from devenv.core.plan import (
-    image_volume,
     CACHES,
     PROTECTED_TARGETS,
     PYCACHE_TARGET,
     Mount,
+    image_volume,
     make_plan,
     pick_server,
     relative_to_project,
@@ -26,7 +26,7 @@ from devenv.core.plan import (
 from devenv.core.release import Release
 from tests.fixtures import EXPECTED, RELEASES, plan_for, planning_inputs
 
-GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden"
+GOLDEN = Path(__file__).resolve().parents[2] / "data" / "golden"
 
 
 def binds(plan) -> dict[str, str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from devenv.app import preflight as P
-from devenv.core.detect import detect
 from devenv.app.fsio import read_checkout
+from devenv.core.detect import detect
 from tests.fixtures import make_checkout
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from devenv.core import rules as R
 from devenv.core.config import parse_config, resolve
+from devenv.core.globs import anchored
 from devenv.core.release import KNOWN_PROCESSES
 
 PACKAGES = ("api", "rag", "deepdoc", "agent", "common", "admin", "mcp")
@@ -100,7 +101,7 @@ def test_uv_sync_off_turns_dependency_changes_into_a_notice():
     ("a?c", "a/c", False),
 ])
 def test_glob_semantics(pattern, path, hit):
-    assert bool(R.glob_regex(pattern).match(path)) is hit
+    assert anchored(pattern).matches(path, False) is hit
 
 
 def test_rules_have_a_readable_repr():

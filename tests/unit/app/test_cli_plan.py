@@ -12,13 +12,13 @@ from typing import Callable
 import pytest
 
 from devenv.core.config import parse_config
-from devenv.engine import Target
 from devenv.core.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from devenv.core.override import OVERRIDE_NAME, render
+from devenv.engine import Target
 from tests.fakes import Devenv, compose_config, config_failure
 from tests.fixtures import EXPECTED, RELEASES, make_checkout, plan_for
 
-GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden"
+GOLDEN = Path(__file__).resolve().parents[2] / "data" / "golden"
 
 
 def tree(root: Path) -> dict[str, bytes | None]:

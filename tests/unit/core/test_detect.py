@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from devenv.app.fsio import read_checkout
 from devenv.core.detect import (
     CheckoutSnapshot,
     detect,
@@ -17,7 +18,6 @@ from devenv.core.detect import (
     server_candidates,
 )
 from devenv.core.errors import CheckoutError
-from devenv.app.fsio import read_checkout
 from devenv.core.release import KNOWN_PROCESSES, Release, known_packages, parse_version
 from tests.fixtures import EXPECTED, RELEASES, checkout_files
 
@@ -242,8 +242,8 @@ def test_api_port_from_env(checkout) -> None:
 
 
 def test_project_name_follows_compose_precedence(tmp_path) -> None:
-    from devenv.core.detect import detect
     from devenv.app.fsio import read_checkout
+    from devenv.core.detect import detect
     from tests.fixtures import make_checkout
 
     root = make_checkout(tmp_path / "c", "v0.24.0")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from devenv.engine import Target
 from devenv.core.errors import CommandFailed
 from devenv.core.model import ComposeModel
+from devenv.engine import Target
 from tests.fakes import CONFIG_FAILED, FakeEngine, compose_config
 from tests.fixtures import RECORDED_CONFIG, make_checkout, recorded_form
 

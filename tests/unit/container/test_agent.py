@@ -1,0 +1,126 @@
+"""devenv's in-container agent, run on the host: as the container runs it (``python3 -c``,
+JSON lines on stdin and stdout) against real processes, files and signals."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from devenv.container import agent, agent_source
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="the agent reads /proc (Linux)")
+
+
+class Running:
+    """The agent as the host starts it: ``python3 -u -c <source>``."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-u", "-c", agent_source()], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+
+    def ask(self, **request) -> dict:
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def running():
+    a = Running()
+    yield a
+    a.close()
+
+
+@pytest.fixture
+def fake_server(tmp_path):
+    """A Python process whose command line names RAGFlow's server script, in a restart-loop-like parent."""
+    script = tmp_path / "api" / "ragflow_server.py"
+    script.parent.mkdir()
+    script.write_text("import time\nwhile True:\n    time.sleep(0.05)\n")
+    proc = subprocess.Popen([sys.executable, "api/ragflow_server.py"], cwd=tmp_path)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not any(p["pid"] == proc.pid for p in agent.procs(["api/ragflow_server.py"])):
+        time.sleep(0.02)
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+
+
+def test_procs_finds_a_python_process_by_its_script_and_reports_its_start_tick(fake_server):
+    found = [p for p in agent.procs(["api/ragflow_server.py", "rag/svr/task_executor.py"]) if p["pid"] == fake_server.pid]
+    assert len(found) == 1
+    assert found[0]["script"] == "api/ragflow_server.py" and found[0]["start"] > 0
+
+
+def test_procs_ignores_scripts_it_was_not_asked_about(fake_server):
+    assert all(p["pid"] != fake_server.pid for p in agent.procs(["rag/svr/task_executor.py"]))
+
+
+def test_reload_waits_for_the_expected_bytes_then_sigterms_and_marks_the_parent(tmp_path, fake_server):
+    changed = tmp_path / "changed.py"
+    changed.write_text("old")
+    want = hashlib.sha256(b"new").hexdigest()
+
+    def save_later() -> None:
+        time.sleep(0.2)
+        changed.write_text("new")
+
+    import threading
+
+    threading.Thread(target=save_later).start()
+    started = time.monotonic()
+    answer = agent.reload({"expect": {str(changed): want}, "scripts": ["api/ragflow_server.py"], "wait_ms": 3000,
+                           "relaunch_now": True})
+    assert answer["mismatched"] == [] and time.monotonic() - started >= 0.2
+    assert [p["pid"] for p in answer["signalled"] if p["pid"] == fake_server.pid] == [fake_server.pid]
+    assert fake_server.wait(timeout=5) == -signal.SIGTERM
+    marker = Path(agent.RELAUNCH_MARKER % os.getpid())  # the fake server's parent is this test process
+    assert marker.exists()
+    marker.unlink()
+
+
+def test_reload_signals_nothing_while_the_container_still_sees_other_bytes(tmp_path, fake_server):
+    stale = tmp_path / "stale.py"
+    stale.write_text("old")
+    answer = agent.reload({"expect": {str(stale): hashlib.sha256(b"new").hexdigest()}, "scripts": ["api/ragflow_server.py"],
+                           "wait_ms": 50})
+    assert answer["mismatched"] == [str(stale)] and answer["signalled"] == []
+    assert answer["seen"][str(stale)] == hashlib.sha256(b"old").hexdigest()
+    assert fake_server.poll() is None
+
+
+def test_the_agent_answers_one_json_line_per_request_over_stdin(running, tmp_path):
+    f = tmp_path / "x"
+    f.write_bytes(b"abc")
+    assert running.ask(op="hash", paths=[str(f), str(tmp_path / "missing")]) == {
+        "hashes": {str(f): hashlib.sha256(b"abc").hexdigest(), str(tmp_path / "missing"): None}}
+    pong = running.ask(op="ping")
+    assert pong["pid"] == running.proc.pid and pong["ticks"] > 0
+    assert "unknown op" in running.ask(op="nope")["error"]
+
+
+def test_a_bad_request_gets_an_error_line_and_the_agent_keeps_serving(running):
+    assert running.proc.stdin and running.proc.stdout
+    running.proc.stdin.write("not json\n")
+    running.proc.stdin.flush()
+    assert "error" in json.loads(running.proc.stdout.readline())
+    assert running.ask(op="ping")["pid"] == running.proc.pid
+
+
+def test_every_op_the_contract_names_is_handled():
+    for op in agent.OPS:
+        assert "unknown op" not in agent.handle({"op": op, "scripts": [], "paths": [], "expect": {}}).get("error", "")
