@@ -23,11 +23,17 @@ import time
 # the process's restart loop (its parent shell); the BASH_ENV hook makes that loop's next
 # `sleep` return at once and removes it.
 RELAUNCH_MARKER = "/tmp/devenv-relaunch-%d"
-OPS = ("procs", "hash", "reload", "ping")
+OPS = ("procs", "hash", "reload", "ping", "listening")
+
+def uptime():
+    with open("/proc/uptime") as f:
+        return float(f.read().split()[0])
 
 def procs(scripts):
     out = []
     me = os.getpid()
+    ticks = float(os.sysconf("SC_CLK_TCK"))
+    now = uptime()
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == me:
             continue
@@ -42,9 +48,25 @@ def procs(scripts):
             continue
         for script in scripts:
             if any(a == script or a.endswith("/" + script) for a in argv[1:3]):
-                out.append({"pid": int(name), "script": script, "start": int(stat[19])})
+                out.append({"pid": int(name), "script": script, "start": int(stat[19]),
+                            "age": round(max(0.0, now - int(stat[19]) / ticks), 2)})
                 break
     return out
+
+def listening(port):
+    # A socket in LISTEN state (0A) on ``port``, from /proc/net/tcp{,6}: no ss, no netstat.
+    suffix = ":%04X" % port
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if len(cols) > 3 and cols[1].endswith(suffix) and cols[3] == "0A":
+                return True
+    return False
 
 def relaunch_now(pid):
     # devenv's BASH_ENV hook makes the loop's next `sleep` return at once when this marker,
@@ -92,6 +114,8 @@ def handle(req):
         return {"hashes": dict((p, digest(p)) for p in req.get("paths", []))}
     if op == "reload":
         return reload(req)
+    if op == "listening":
+        return {"listening": listening(int(req.get("port", 0)))}
     if op == "ping":
         return {"pid": os.getpid(), "ticks": os.sysconf("SC_CLK_TCK")}
     return {"error": "unknown op %r" % op}
