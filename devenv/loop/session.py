@@ -40,7 +40,7 @@ class WatchSession:
         self.ws, self.engine, self.ui, self.stop = ws, engine, ui, stop
         self._replan = replan
         self.reloader = Reloader(plan, ws.target(), engine, ws.root, stop=stop,
-                                 reload_timeout=ws.settings["server.reload_timeout"],
+                                 reload_timeout=ws.settings["server.reload_timeout"], kill_after=ws.settings["reload.kill_after"],
                                  replan=self._replanned if replan else None,
                                  log=lambda line: ui.detail(line) if line else None)
         self._rules_for: tuple[Plan, list[R.PathRule]] | None = None

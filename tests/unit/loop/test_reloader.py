@@ -64,11 +64,20 @@ class SimContainer:
             return {"procs": listed}
         if payload["op"] == "hash":
             return {"hashes": {p: self.files.get(p) for p in payload["paths"]}}
+        if payload["op"] == "kill":  # SIGKILL: gone at once, and the loop relaunches it
+            killed = []
+            for target in payload["procs"]:
+                for script, (pid, start) in list(self.procs.items()):
+                    if (pid, start) == (target["pid"], target["start"]):
+                        del self.procs[script]
+                        self.pending[script] = 1
+                        killed.append(pid)
+            return {"killed": killed}
         self.on_reload()
         bad = [p for p, h in payload["expect"].items() if self.files.get(p) != h]
         sent = []
         if not bad or payload.get("force"):
-            if self.behaviour != "ignore":
+            if self.behaviour not in ("ignore", "linger"):  # linger: takes SIGTERM but never finishes exiting
                 for entry in listed:
                     del self.procs[entry["script"]]
                     if self.behaviour != "dead":
@@ -118,13 +127,14 @@ def setup(tmp_path, health_server):
     changed.write_text("MARK = 1\n")
     plan = replace(plan_for(root), health_url=url)
 
-    def make(behaviour: str = "restart", container_bytes: bytes | None = None, logs: str = ""):
+    def make(behaviour: str = "restart", container_bytes: bytes | None = None, logs: str = "", use_plan=None, kill_after=0.0):
         sim = SimContainer({"/ragflow/api/apps/demo.py": container_bytes if container_bytes is not None else changed.read_bytes()}, behaviour)
         state["sim"] = sim
         engine = FakeEngine(containers=[container()], agent=sim, logs=logs)
-        reloader = Reloader(plan, None, engine, root, reload_timeout=5)
+        reloader = Reloader(use_plan or plan, None, engine, root, reload_timeout=5, kill_after=kill_after)
         return reloader, sim, engine
 
+    make.plan = plan
     return make, root
 
 
@@ -224,3 +234,26 @@ def test_a_change_only_for_a_process_that_does_not_run_restarts_nothing(setup):
     report = reloader.run(R.Decision(R.SIGNAL, frozenset({"admin"}), ("admin/server/x.py",)))
     assert report.ok and report.details[0] == "admin not running here: nothing to restart", report
     assert not any(r["op"] == "reload" for r in sim.requests)
+
+
+def _with_loop(plan, exit_ignored: bool):
+    return replace(plan, processes=tuple(replace(p, exit_ignored=exit_ignored) for p in plan.processes))
+
+
+def test_an_old_process_slow_to_exit_is_killed_where_its_loop_ignores_the_exit_code(setup):
+    make, _root = setup
+    reloader, sim, _engine = make("linger", use_plan=_with_loop(make.plan, True), kill_after=0.2)
+    report = reloader.run(R.Decision(R.SIGNAL, frozenset({"server"}), ("api/apps/demo.py",)))
+    assert report.ok and not report.escalated, report
+    assert "killed ragflow_server.py 0.2 s after SIGTERM (replaced anyway)" in report.details
+    (kill,) = [r for r in sim.requests if r["op"] == "kill"]
+    assert kill["procs"] == [{"pid": 10, "start": 100}]
+
+
+def test_an_old_process_is_never_killed_where_a_non_zero_exit_would_end_its_loop(setup):
+    make, _root = setup
+    reloader, sim, _engine = make("linger", use_plan=_with_loop(make.plan, False), kill_after=0.2)
+    reloader.reload_timeout = 1
+    report = reloader.run(R.Decision(R.SIGNAL, frozenset({"server"}), ("api/apps/demo.py",)))
+    assert not any(r["op"] == "kill" for r in sim.requests)
+    assert not any("killed" in d for d in report.details)
