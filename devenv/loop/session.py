@@ -165,6 +165,8 @@ class WatchSession:
         container, loop = found
         report = ReloadReport((), f"{loop.name} keeps exiting")
         report.failure = self.reloader.crash_failure(container, loop)
+        if report.failure is not None and report.failure.signature == self._printed_failure:
+            return  # the reload that caused it said so already; the next save restarts it
         report.error = (f"{loop.script} exited {loop.exits} times in a row and its loop keeps relaunching it"
                         + (f": {report.failure.message} at {report.failure.location}" if report.failure else
                            " (no traceback in the log: `devenv logs` shows it)"))
