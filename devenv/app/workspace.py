@@ -37,6 +37,7 @@ class Workspace:
     checkout_dirs: frozenset[str]
     _model: ComposeModel | None = field(default=None, repr=False)
     _unsaved_index: tuple[Path, str] | None = field(default=None, repr=False)
+    image_unknown: bool = field(default=False, repr=False)
 
     @property
     def project_dir(self) -> Path:
@@ -114,6 +115,7 @@ class Workspace:
         except EngineError:
             return (), ""
         if image_id is None:
+            self.image_unknown = True  # `up` looks again once compose has built or pulled it
             return (), ""
         key = image_id.split(":")[-1][:12]
         index = self._image_index(image, key, plan.packages)

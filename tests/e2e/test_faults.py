@@ -277,3 +277,19 @@ def test_a_full_cycle_leaves_the_checkout_clean_and_caches_survive(demo):
     demo.devenv("up", "--detach", check=True)
     assert demo.exec("cat", "/root/.cache/uv/probe-full-cycle") == "survived\n"
     assert _git(root, "status", "--porcelain") == "?? docker/docker-compose.devenv.yml\n"
+
+
+def test_a_server_that_crash_loops_inside_a_running_container_fails_up_with_its_traceback(demo):
+    """The entrypoint's loop relaunches a server that dies at import; the container stays `running`,
+    so only the processes show it. `up` says so within seconds of the second exit, exit 4."""
+    app = demo.root / "api" / "apps" / "demo_app.py"
+    atomic_save(app, app.read_text() + "\ndef broken(:\n")
+    started = time.monotonic()
+    result = demo.devenv("up", "--detach", timeout=180)
+    took = time.monotonic() - started
+    assert result.returncode == 4, result.stderr
+    assert "api/ragflow_server.py crashed 2 times in a row" in result.stderr, result.stderr
+    assert "SyntaxError" in result.stderr and "api/apps/demo_app.py" in result.stderr
+    assert result.stderr.count("def broken(:") == 1, result.stderr  # the traceback once, not once per relaunch
+    assert took < 60, took  # not the start timeout (600 s)
+    assert demo.inspect()["State"]["Status"] == "running"  # the engine alone would never have said
