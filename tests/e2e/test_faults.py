@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from devenv.loop.session import IDLE_CHECK
+
 from .conftest import Watch, atomic_save
 
 pytestmark = pytest.mark.engine
@@ -293,3 +295,25 @@ def test_a_server_that_crash_loops_inside_a_running_container_fails_up_with_its_
     assert result.stderr.count("def broken(:") == 1, result.stderr  # the traceback once, not once per relaunch
     assert took < 60, took  # not the start timeout (600 s)
     assert demo.inspect()["State"]["Status"] == "running"  # the engine alone would never have said
+
+
+def test_watch_notices_a_process_that_keeps_dying_on_its_own(watching):
+    """No save involved: the server is killed twice (as an OOM killer would); its loop relaunches it in a
+    container that stays `running`. The watch says so once, and the next save restarts it as usual."""
+    demo, watch = watching
+    at = watch.mark()
+    def server_pids() -> list[str]:
+        return demo.exec("sh", "-c", "pgrep -f '^python3 api/ragflow_server.py' || true").split()
+
+    for _ in range(2):
+        before = server_pids()
+        demo.exec("pkill", "-KILL", "-f", "^python3 api/ragflow_server.py")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and server_pids() in ([], before):
+            time.sleep(0.1)  # relaunched by its loop
+        time.sleep(IDLE_CHECK + 0.5)  # devenv looks at the processes every IDLE_CHECK s while idle
+    line = watch.wait_for("reload failed:", after=at, timeout=30)
+    assert "api/ragflow_server.py exited 2 times in a row" in line and "keeps relaunching it" in line, line
+    time.sleep(IDLE_CHECK * 2)
+    assert watch.count("reload failed:", after=at) == 1
+    save_and_reload(demo, watch, "after-the-crashes")
