@@ -129,7 +129,9 @@ class Workspace:
             here = self.root / rel
             if not here.exists() and not here.is_symlink() or (rel in made and size > 0 and _empty(here)):
                 missing.append(rel)
-        return tuple(sorted(missing)), key
+        # Only what the checkout ignores (build output, as RAGFlow's `*.trie`): a source file the checkout
+        # lacks was removed on purpose, or the image is another release; the image's copy must not come back.
+        return tuple(sorted(_ignored_by_checkout(self.root, missing))), key
 
     def _image_index(self, image: str, key: str, packages: tuple[str, ...]) -> list[tuple[str, int]]:
         cache = self.root / IMAGE_INDEX_DIR / f"{key}.json"
@@ -276,3 +278,21 @@ def _empty(path: Path) -> bool:
         return path.stat().st_size == 0
     except OSError:
         return False
+
+
+def _ignored_by_checkout(root: Path, rels: list[str]) -> list[str]:
+    """Those of ``rels`` that the checkout's ``.gitignore`` files (root and along each path) ignore."""
+    if not rels:
+        return []
+    from ..watch.ignore import IgnoreRules
+
+    folders = {""} | {"/".join(r.split("/")[:i]) for r in rels for i in range(1, r.count("/") + 1)}
+    gitignores = {}
+    for folder in folders:
+        try:
+            lines = (root / folder / ".gitignore").read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        gitignores[folder] = lines
+    rules = IgnoreRules(gitignores, defaults=())
+    return [r for r in rels if rules(r, False)]

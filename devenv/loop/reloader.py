@@ -163,7 +163,7 @@ class Reloader:
     # --- the fast path: SIGTERM the Python processes, their loops relaunch them ---------
     def _signal(self, decision: R.Decision, *, force: bool = False) -> list[str]:
         container = self.server_container()
-        agent = self.engine.agent(container.id)
+        agent = self._agent(container)
         names, skipped = self._running(container, agent, decision.processes)
         if not names:
             # The change is only for processes this container does not run (v0.22.0 starts no admin
@@ -210,6 +210,17 @@ class Reloader:
         if skipped:
             details.append(f"{', '.join(skipped)} not running (not restarted)")
         return details
+
+    def _agent(self, container: ContainerState) -> Agent:
+        """The container's agent, alive: one cached for a container that restarted since died with it."""
+        agent = self.engine.agent(container.id)
+        try:
+            agent.request({"op": "ping"}, timeout=5)
+        except EngineError:
+            if getattr(agent, "alive", True):
+                raise
+            agent = self.engine.agent(container.id)  # the engine starts a fresh one for a dead agent
+        return agent
 
     def _running(self, container: ContainerState, agent: Agent, wanted: frozenset[str]) -> tuple[list[str], list[str]]:
         """Of the processes a decision names, those this container runs (or ran: a dead loop is escalated)."""

@@ -62,6 +62,8 @@ class SimContainer:
         listed = [{"pid": p, "script": s, "start": st} for s, (p, st) in self.procs.items() if s in scripts]
         if payload["op"] == "procs":
             return {"procs": listed}
+        if payload["op"] == "ping":
+            return {"pid": 1, "ticks": 100}
         if payload["op"] == "hash":
             return {"hashes": {p: self.files.get(p) for p in payload["paths"]}}
         if payload["op"] == "kill":  # SIGKILL: gone at once, and the loop relaunches it
@@ -145,8 +147,8 @@ def test_a_signal_reload_is_verified_by_bytes_new_pid_and_health(setup):
     assert report.ok, report
     assert report.details[0] == "pid 10->20"
     assert "bytes match (1 file)" in report.details and "ping ok" in report.details and "healthz ok" in report.details
-    assert sim.requests[0]["op"] == "procs"  # what runs, first: only that is restarted
-    first = sim.requests[1]
+    assert [r["op"] for r in sim.requests[:2]] == ["ping", "procs"]  # a live agent; what runs: only that is restarted
+    first = sim.requests[2]
     assert first["op"] == "reload" and first["scripts"] == [SERVER]
     assert first["expect"] == {"/ragflow/api/apps/demo.py": hashlib.sha256(b"MARK = 1\n").hexdigest()}
     assert first["relaunch_now"] is True
@@ -167,13 +169,13 @@ def test_a_newer_save_seen_by_the_container_is_not_a_dead_mount(setup):
     newer = b"MARK = 2\n"
 
     def save_lands_meanwhile():  # host and container move on together, after devenv hashed MARK = 1
-        if len(sim.requests) == 2:
+        if len(sim.requests) == 3:
             (root / "api" / "apps" / "demo.py").write_bytes(newer)
             sim.files["/ragflow/api/apps/demo.py"] = hashlib.sha256(newer).hexdigest()
     sim.on_reload = save_lands_meanwhile
     report = reloader.run(R.Decision(R.SIGNAL, frozenset({"server"}), ("api/apps/demo.py",)))
     assert report.ok, report
-    assert sim.requests[2]["force"] is True and sim.requests[2]["expect"]["/ragflow/api/apps/demo.py"] == hashlib.sha256(b"MARK = 2\n").hexdigest()
+    assert sim.requests[3]["force"] is True and sim.requests[3]["expect"]["/ragflow/api/apps/demo.py"] == hashlib.sha256(b"MARK = 2\n").hexdigest()
 
 
 def test_a_crash_on_start_is_reported_with_the_traceback(setup):
