@@ -7,6 +7,7 @@ message and an exit code in one place, :func:`_invoke`.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -56,7 +57,7 @@ def _invoke(ctx: typer.Context, run: Callable[..., int], **kwargs: Any) -> None:
     from .ui import UI
 
     obj = ctx.obj or {}
-    ui = UI(quiet=obj.get("quiet", False))
+    ui = UI(quiet=obj.get("quiet", False), secrets=os.environ)  # the checkout's .env joins once it is read
     app_ctx = new_context(obj.get("project"), ui)
     try:
         code = run(app_ctx, **kwargs)

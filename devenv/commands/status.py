@@ -6,7 +6,6 @@ everything else comes from the docker SDK (milliseconds) and .devenv/state.json.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from datetime import datetime, timezone
@@ -15,7 +14,7 @@ from typing import Any
 
 from ..app import state
 from ..app.context import AppContext
-from ..app.ui import table
+from ..app.ui import table, to_json
 from ..core.errors import EXIT_OK
 from ..core.plan import CACHE_DIR
 from ..engine import ContainerState
@@ -32,7 +31,7 @@ def run(app: AppContext, *, as_json: bool = False) -> int:
         (s for s in det.server_candidates if any(c.service == s for c in containers)), det.server_candidates[0])
     data = collect(ws.root, project, service, containers, state.load(ws.root))
     if as_json:
-        app.ui.print(json.dumps(data, indent=2))
+        app.ui.print(to_json(data))
     else:
         app.ui.print(render(data))
     return EXIT_OK

@@ -117,7 +117,7 @@ class WatchSession:
         report = self.reloader.run(decision, saved_at)
         self.reloads += 1
         self.print_report(report)
-        state.update(self.ws.root, last_reload=report.as_json(), reloads=self.reloads)
+        state.update(self.ws.root, last_reload=report.as_json(), reloads=self.reloads, secrets=self.ui.secrets)
         return report
 
     def print_report(self, report: ReloadReport) -> None:
