@@ -72,3 +72,23 @@ def test_project_option_naming_a_file_is_devenvs_one_line_error(devenv, tmp_path
     result = devenv("-C", root / "docker" / "docker-compose.yml", "plan")
     assert result.exit_code == 2
     one_error(result, "docker-compose.yml is a file, not a folder", f"fix: pass the checkout folder: -C {root / 'docker'}")
+
+
+@pytest.mark.parametrize("kind", ["edited", "foreign"])
+def test_watch_and_up_give_the_same_refusal_for_a_hand_edited_override(devenv, tmp_path, kind):
+    """`watch` said "run devenv up" while `up` refused: both now say why and give the one fix."""
+    from devenv.core.override import OVERRIDE_NAME
+
+    root = make_checkout(tmp_path / "c", "v0.24.0")
+    (root / "docker" / "entrypoint.sh").chmod(0o755)  # up's preflight would stop at it first
+    assert devenv("-C", root, "plan").exit_code == 0
+    path = root / "docker" / OVERRIDE_NAME
+    path.write_text(path.read_text().replace("stop_grace_period: 2s", "stop_grace_period: 9s") if kind == "edited" else "services: {}\n")
+    answers = {}
+    for command in ("watch", "up"):
+        result = devenv("-C", root, command)
+        assert result.exit_code == 2, result.output
+        answers[command] = [line for line in result.stderr.splitlines() if "error:" in line or "fix:" in line]
+    assert answers["watch"] == answers["up"], answers
+    assert "devenv will not overwrite it" in answers["up"][0] and "devenv plan --force" in answers["up"][1]
+    assert "run `devenv up`" not in "\n".join(answers["watch"])
