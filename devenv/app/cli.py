@@ -10,13 +10,14 @@ from __future__ import annotations
 import errno
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
 
 from .. import __version__
-from ..core.errors import EXIT_INTERRUPTED, DevenvError
+from ..core.errors import EXIT_INTERRUPTED, EXIT_OK, DevenvError
 
 app = typer.Typer(
     name="devenv",
@@ -74,6 +75,9 @@ def _invoke(ctx: typer.Context, run: Callable[..., int], **kwargs: Any) -> None:
         code = EXIT_INTERRUPTED
         if kwargs.get("as_json"):
             ui.print(json.dumps({"error": "interrupted", "fix": None, "exit": code}))
+    except BrokenPipeError:  # `devenv logs -f | head`: the reader is gone, so is the point of going on
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep the interpreter's final flush quiet
+        code = EXIT_OK
     except OSError as e:  # a file devenv could not write or read (read-only checkout, full disk): never a traceback
         code = fail(ui, unwritable(e), as_json=kwargs.get("as_json", False))
     raise typer.Exit(code)

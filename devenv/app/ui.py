@@ -57,7 +57,7 @@ class UI:
         line = f"{PREFIX} {tag}: {self._mask(text)}"
         if self.color:
             line = _paint(tag, line)
-        print(line, file=stream or self.err, flush=True)
+        _write(line, stream or self.err)
 
     def info(self, text: str) -> None:
         if not self.quiet:
@@ -71,12 +71,21 @@ class UI:
 
     def print(self, text: str = "") -> None:
         """Command output proper (tables, JSON) goes to stdout, unprefixed."""
-        print(self._mask(text), file=self.out, flush=True)
+        print(self._mask(text), file=self.out, flush=True)  # a closed pipe ends the command (see cli._invoke)
 
     def detail(self, text: str) -> None:
         """An indented continuation line on stderr."""
         if not self.quiet:
-            print("    " + self._mask(text), file=self.err, flush=True)
+            _write("    " + self._mask(text), self.err)
+
+
+def _write(line: str, stream: TextIO) -> None:
+    """Print one line of devenv's own talk (stderr): a terminal that went away (SIGHUP) must not
+    crash a watch that is stopping cleanly."""
+    try:
+        print(line, file=stream, flush=True)
+    except (BrokenPipeError, OSError):
+        pass
 
 
 def displayable(text: str) -> str:

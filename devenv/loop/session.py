@@ -183,17 +183,35 @@ class WatchSession:
         self.print_report(report)
 
 
+class StopEvent(threading.Event):
+    """The watch's stop flag, and why it was set (shown when the watch ends)."""
+
+    reason: str = ""
+
+
+SIGNAL_REASONS: dict[int, str] = {
+    signal.SIGINT: "Ctrl-C",
+    signal.SIGTERM: "SIGTERM",
+    signal.SIGHUP: "SIGHUP (the terminal closed)",
+}
+
+
 @contextmanager
-def stop_on_signals() -> Iterator[threading.Event]:
-    """First Ctrl-C (or SIGTERM) sets the event; a second one abandons whatever is in flight."""
-    stop = threading.Event()
+def stop_on_signals() -> Iterator[StopEvent]:
+    """First Ctrl-C, SIGTERM or SIGHUP sets the event; a second one abandons whatever is in flight.
+
+    SIGHUP (the terminal or the ssh session closed) used to kill the watch without a word
+    and leave its pid in the state file.
+    """
+    stop = StopEvent()
 
     def handler(signum: int, frame: object) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
+        stop.reason = SIGNAL_REASONS.get(signum, f"signal {signum}")
         stop.set()
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, handler) for s in SIGNAL_REASONS}
     try:
         yield stop
     finally:
@@ -216,4 +234,5 @@ def watch_until_stopped(app: "AppContext", ws: Workspace, plan: Plan, *, ready: 
     with stop_on_signals() as stop:
         session = WatchSession(ws, plan, engine, app.ui, stop, replan=replan)
         session.run(ready=ready)
-    app.ui.info("stopped watching; the stack is still running (`devenv down` stops it, `devenv watch` resumes)")
+    why = f" ({stop.reason})" if stop.reason else ""
+    app.ui.info(f"stopped watching{why}; the stack is still running (`devenv down` stops it, `devenv watch` resumes)")

@@ -38,3 +38,30 @@ def test_logs_follow_survives_a_restart_without_terminal_codes(running):
     text = "\n".join(follow.lines)
     assert "\x1b" not in text and "\r" not in text, repr(text[-300:])
     assert "exited with code" in text
+
+
+def test_sighup_stops_the_watch_cleanly_saying_why(demo):
+    watch = demo.start_watch("up")
+    watch.wait_for("ready:", timeout=180)
+    watch.proc.send_signal(signal.SIGHUP)  # the terminal (or ssh session) closed
+    assert watch.proc.wait(timeout=15) == 0
+    watch.wait_for("info: stopped watching (SIGHUP (the terminal closed)); the stack is still running", timeout=5)
+    state = json.loads((demo.root / ".devenv" / "state.json").read_text())
+    assert state["watch_pid"] is None  # a later `devenv watch` is not told another one runs
+    assert demo.get("/v1/system/ping")[0] == 200  # the stack keeps running
+    assert demo.devenv("down").returncode == 0
+
+
+def test_ctrl_c_while_up_waits_for_health_says_what_runs_and_what_to_do(demo):
+    watch = demo.start_watch("up", "--detach")
+    watch.wait_for("info: waiting for", timeout=180)
+    watch.proc.send_signal(signal.SIGINT)
+    assert watch.proc.wait(timeout=20) == 130
+    watch.mark()
+    text = "\n".join(watch.lines)
+    line = watch.wait_for(f"error: interrupted while starting project {demo.project}; running: ", timeout=1)
+    assert re.search(r"running: [^;]*ragflow-cpu", line), line
+    assert "fix: `devenv down` stops and removes them (volumes kept), or `devenv up` starts again and watches" in text
+    assert "Traceback" not in text
+    assert demo.devenv("down").returncode == 0
+    assert demo.docker("ps", "-q", "--filter", f"label=com.docker.compose.project={demo.project}").strip() == ""
