@@ -73,5 +73,6 @@ def ensure_single_watcher(root: Path) -> None:
     if watcher_alive(data):
         raise DevenvError(
             f"devenv is already watching {root} (process {data['watch_pid']})",
-            fix="use that one (Ctrl-C stops it), or start this one with --detach",
+            fix=f"use that one (Ctrl-C in its terminal stops it, or: kill {data['watch_pid']}); "
+            "`devenv up --detach` starts the stack without watching",
         )

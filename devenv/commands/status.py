@@ -108,6 +108,13 @@ def _age(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
+def _outcome(last: dict[str, Any]) -> str:
+    """``ok in 1.20 s``, or ``FAILED: <why>``: a failed reload has no duration to show."""
+    if last.get("ok"):
+        return f"ok in {last['seconds']:.2f} s" if last.get("seconds") is not None else "ok"
+    return "FAILED" + (f": {last['error']}" if last.get("error") else "")
+
+
 def render(d: dict[str, Any]) -> str:
     lines = [f"project {d['project']} ({d['checkout']}), server service {d['server_service']}"]
     if not d["services"]:
@@ -126,9 +133,9 @@ def render(d: dict[str, Any]) -> str:
     watching = "watching" if d["watching"] else "not watching"
     if last:
         when = datetime.fromtimestamp(last.get("finished_at", 0)).strftime("%H:%M:%S")
-        took = f"{last['seconds']:.2f} s" if last.get("seconds") is not None else "-"
-        lines.append(f"{watching}; last reload at {when}: {'ok' if last.get('ok') else 'FAILED'} in {took} "
-                     f"({last.get('action')}; {', '.join(last.get('paths', [])[:3])}); {d['reloads']} reloads")
+        lines.append(f"{watching}; last reload at {when}: {_outcome(last)} "
+                     f"({last.get('action')}; {', '.join(last.get('paths', [])[:3]) or last.get('cause') or '(manual)'}); "
+                     f"{d['reloads']} reloads")
     else:
         lines.append(f"{watching}; no reload yet")
     return "\n".join(lines)

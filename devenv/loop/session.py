@@ -173,7 +173,7 @@ class WatchSession:
         if self._container_reported != what:
             self.ui.warn(f"the {self.plan.service} container {what}; starting it again")
             self._container_reported = what
-        report = ReloadReport((), "start the container")
+        report = ReloadReport((), "start the container", cause=f"the {self.plan.service} container {what}")
         started = time.time()
         try:
             self.engine.compose_up(self.reloader.target, [self.plan.service], on_line=lambda line: None)

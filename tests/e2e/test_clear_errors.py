@@ -65,3 +65,15 @@ def test_ctrl_c_while_up_waits_for_health_says_what_runs_and_what_to_do(demo):
     assert "Traceback" not in text
     assert demo.devenv("down").returncode == 0
     assert demo.docker("ps", "-q", "--filter", f"label=com.docker.compose.project={demo.project}").strip() == ""
+
+
+def test_a_literal_dollar_in_a_stack_bind_shows_and_is_created_as_one(demo):
+    """compose config answers "$$" for a literal "$": plan showed `$$HOME` and made a folder of that name."""
+    compose = demo.root / "docker" / "docker-compose.yml"
+    text = compose.read_text()
+    compose.write_text(text.replace("      - ./ragflow-logs:/ragflow/logs\n", "      - ./ragflow-logs:/ragflow/logs\n      - ./$$HOME-notes:/notes\n", 1))
+    result = demo.devenv("plan", check=True)
+    assert "docker/$HOME-notes -> /notes" in result.stdout, result.stdout
+    assert "$$" not in result.stdout + result.stderr
+    assert (demo.root / "docker" / "$HOME-notes").is_dir()
+    assert not (demo.root / "docker" / "$$HOME-notes").exists()

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from devenv.app import state
+from devenv.core.errors import DevenvError
 from tests.fixtures import make_checkout
 
 
@@ -92,3 +96,49 @@ def test_watch_and_up_give_the_same_refusal_for_a_hand_edited_override(devenv, t
     assert answers["watch"] == answers["up"], answers
     assert "devenv will not overwrite it" in answers["up"][0] and "devenv plan --force" in answers["up"][1]
     assert "run `devenv up`" not in "\n".join(answers["watch"])
+
+
+def assert_commands_exist(text: str) -> None:
+    """Every `devenv ...` span in backticks names a real command and real options, whole."""
+    from typer.testing import CliRunner
+
+    from devenv.app.cli import app
+
+    spans = re.findall(r"`(devenv [^`]*)`", text)
+    assert spans, text
+    for span in spans:
+        words = span.split()[1:]
+        command, options = words[0], [w for w in words[1:] if w.startswith("-")]
+        helped = CliRunner().invoke(app, [command, "--help"])
+        assert helped.exit_code == 0, span
+        for option in options:
+            assert option in helped.stdout, f"{span}: {command} has no {option}"
+    assert not re.search(r"`devenv [^`]*` --", text), f"an option outside its command's backticks: {text}"
+
+
+def test_the_already_watching_fix_names_only_real_commands(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "devenv-watch-standin"])
+    try:
+        state.update(tmp_path, watch_pid=proc.pid)
+        with pytest.raises(DevenvError) as refused:
+            state.ensure_single_watcher(tmp_path)
+    finally:
+        proc.kill()
+        proc.wait()
+    fix = refused.value.fix or ""
+    assert "watch --detach" not in fix and "start this one with --detach" not in fix
+    assert f"kill {proc.pid}" in fix
+    assert_commands_exist(fix)
+
+
+def test_plan_check_on_an_edited_override_keeps_the_option_inside_the_backticks(devenv, tmp_path):
+    from devenv.core.override import OVERRIDE_NAME
+
+    root = make_checkout(tmp_path / "c", "v0.24.0")
+    assert devenv("-C", root, "plan").exit_code == 0
+    path = root / "docker" / OVERRIDE_NAME
+    path.write_text(path.read_text().replace("stop_grace_period: 2s", "stop_grace_period: 9s"))
+    result = devenv("-C", root, "plan", "--check")
+    assert result.exit_code == 1
+    assert "fix: run `devenv plan --force` (it was edited by hand" in result.stderr, result.stderr
+    assert_commands_exist(result.stderr)
