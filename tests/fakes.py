@@ -98,8 +98,8 @@ class FakeEngine:
     def compose_restart(self, target: Target, services: Sequence[str], timeout: int | None = None) -> None:
         self._record("compose_restart", target, tuple(services), timeout=timeout)
 
-    def compose_logs(self, target: Target, services: Sequence[str], *, follow: bool, tail: str | None):
-        self._record("compose_logs", target, tuple(services), follow=follow, tail=tail)
+    def compose_logs(self, target: Target, services: Sequence[str], *, follow: bool, tail: str | None, since: float | None = None):
+        self._record("compose_logs", target, tuple(services), follow=follow, tail=tail, since=since)
         return iter(self.logs.splitlines())
 
     def containers(self, project: str, service: str | None = None) -> list[ContainerState]:

@@ -7,13 +7,17 @@ message and an exit code in one place, :func:`_invoke`.
 
 from __future__ import annotations
 
+import errno
+import json
+import os
+import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
 
 from .. import __version__
-from ..core.errors import EXIT_INTERRUPTED, DevenvError
+from ..core.errors import EXIT_INTERRUPTED, EXIT_OK, DevenvError
 
 app = typer.Typer(
     name="devenv",
@@ -35,7 +39,7 @@ def _main(
     ctx: typer.Context,
     project: Optional[Path] = typer.Option(
         None, "-C", "--project", help="The RAGFlow checkout (default: this folder or the nearest parent with docker/docker-compose.yml).",
-        file_okay=False, envvar="DEVENV_PROJECT",
+        envvar="DEVENV_PROJECT",  # a file is refused by find_checkout, in devenv's words
     ),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Print only warnings, errors and results."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
@@ -52,21 +56,51 @@ def new_context(project: Optional[Path], ui: Any) -> Any:
 
 
 def _invoke(ctx: typer.Context, run: Callable[..., int], **kwargs: Any) -> None:
-    """Run a command's ``run(app, **kwargs)`` and turn its result or error into an exit code."""
+    """Run a command's ``run(app, **kwargs)`` and turn its result or error into an exit code.
+
+    With ``--json`` (``as_json``) an error is also printed on stdout as one JSON object,
+    ``{"error": ..., "fix": ..., "exit": N}``, so a script never reads an empty answer.
+    """
     from .ui import UI
 
     obj = ctx.obj or {}
-    ui = UI(quiet=obj.get("quiet", False))
+    ui = UI(quiet=obj.get("quiet", False), secrets=os.environ)  # the checkout's .env joins once it is read
     app_ctx = new_context(obj.get("project"), ui)
     try:
         code = run(app_ctx, **kwargs)
     except DevenvError as e:
-        report(ui, e)
-        code = e.exit_code
+        code = fail(ui, e, as_json=kwargs.get("as_json", False))
     except KeyboardInterrupt:
         ui.info("interrupted")
         code = EXIT_INTERRUPTED
+        if kwargs.get("as_json"):
+            ui.print(json.dumps({"error": "interrupted", "fix": None, "exit": code}))
+    except BrokenPipeError:  # `devenv logs -f | head`: the reader is gone, so is the point of going on
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep the interpreter's final flush quiet
+        code = EXIT_OK
+    except OSError as e:  # a file devenv could not write or read (read-only checkout, full disk): never a traceback
+        code = fail(ui, unwritable(e), as_json=kwargs.get("as_json", False))
     raise typer.Exit(code)
+
+
+def unwritable(e: OSError) -> DevenvError:
+    """An OSError no lower layer turned into a DevenvError, as one line with a fix."""
+    where = f" {e.filename}" if e.filename else ""
+    if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        from .fsio import READ_ONLY_FIX
+
+        return DevenvError(f"cannot write{where}: {e.strerror}", fix=READ_ONLY_FIX)
+    if e.errno == errno.ENOSPC:
+        return DevenvError(f"cannot write{where}: {e.strerror}", fix="free some disk space, then try again")
+    return DevenvError(f"{e.strerror or e}{where}",
+                       fix="check that the checkout's files and folders are readable and writable by you")
+
+
+def fail(ui: Any, e: DevenvError, *, as_json: bool = False) -> int:
+    report(ui, e)
+    if as_json:
+        ui.print(json.dumps({"error": e.message, "fix": e.fix, "exit": e.exit_code}))
+    return e.exit_code
 
 
 def report(ui: Any, e: DevenvError) -> None:

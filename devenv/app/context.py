@@ -32,5 +32,5 @@ class AppContext:
         from .workspace import open_workspace
 
         ws = open_workspace(self.project, self.engine(), self.environ, arguments)
-        self.ui.secrets = ws.detection.env  # mask_text only masks the secret-looking keys
+        self.ui.secrets = ws.detection.secrets
         return ws

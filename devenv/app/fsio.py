@@ -22,6 +22,8 @@ _SKIP_LISTING = {".git", "node_modules", ".venv", "__pycache__", STATE_DIR}
 def find_checkout(start: Path) -> Path:
     """The folder itself or its nearest parent holding docker/docker-compose.yml."""
     start = start.resolve()
+    if start.is_file():
+        raise CheckoutError(f"{start} is a file, not a folder", fix=f"pass the checkout folder: -C {start.parent}")
     if not start.is_dir():
         raise CheckoutError(f"{start} does not exist or is not a folder", fix="pass an existing RAGFlow checkout with -C DIR")
     for folder in (start, *start.parents):
@@ -90,6 +92,17 @@ def atomic_write(path: Path, text: str, *, mode: int | None = None) -> None:
         raise
 
 
+READ_ONLY_FIX = ("devenv writes docker/docker-compose.devenv.yml and .devenv/ in the checkout: "
+                 "make the checkout writable by you (or work on a writable copy)")
+
+
+def read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 def ensure_state_dir(root: Path) -> Path:
     """Create .devenv/ with a .gitignore of its own, so git ignores it without touching the user's."""
     state = root / STATE_DIR
@@ -110,6 +123,8 @@ def ensure_dirs(root: Path, rels: Iterable[str]) -> list[Path]:
     for path in paths:  # every check before the first folder is made: a refusal writes nothing
         if path.is_dir():
             if not os.access(path, os.W_OK | os.X_OK):
+                if read_only_fs(path):
+                    raise DevenvError(f"cannot write {path}: read-only file system", fix=READ_ONLY_FIX)
                 raise DevenvError(f"{path} is not writable by you", fix=f"fix its owner: sudo chown -R $(id -u):$(id -g) '{path}'")
         else:
             blocker = path if path.exists() else next((p for p in path.parents if p.exists()), None)

@@ -64,6 +64,12 @@ def check_compose(engine: Engine) -> Check:
     return Check("compose", PASS, f"compose {'.'.join(map(str, version))}")
 
 
+# Converts only the entrypoint (uncommitted work elsewhere is untouched), then stops git from
+# checking out CRLF again. Never `git reset --hard`: it throws away every uncommitted change.
+CRLF_FIX = (f"convert only this file: sed -i 's/\\r$//' {ENTRYPOINT} (or dos2unix {ENTRYPOINT}); "
+            "then keep git from converting it back: git config core.autocrlf input")
+
+
 def check_line_endings(root: Path) -> Check:
     path = root / ENTRYPOINT
     try:
@@ -75,8 +81,7 @@ def check_line_endings(root: Path) -> Check:
                      f"chmod +x {ENTRYPOINT}")
     if b"\r\n" in data:
         return Check("line endings", FAIL, f"{ENTRYPOINT} has Windows (CRLF) line endings; bash in the container cannot run it",
-                     "git config core.autocrlf input && git rm --cached -r . -q && git reset --hard "
-                     "(or convert just this file: dos2unix docker/entrypoint.sh)")
+                     CRLF_FIX)
     return Check("line endings", PASS, f"{ENTRYPOINT} has LF line endings")
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 from ..core.errors import DevenvError
 from ..core.plan import STATE_DIR
+from ..core.dotenv import mask_values
 from .fsio import atomic_write, read_text
+from .ui import json_safe
 
 STATE_FILE = "state.json"
 
@@ -30,10 +32,19 @@ def load(root: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def update(root: Path, **changes: Any) -> None:
+STATE_MODE = 0o600  # it may hold a server's error text: readable by its owner only
+
+
+def update(root: Path, *, secrets: Collection[str] = (), **changes: Any) -> None:
+    """Merge ``changes`` into the state file, with ``secrets`` masked, readable by its owner only.
+
+    The mode is set on the temporary file before it is renamed, so the state is never
+    readable by others, not even for a moment.
+    """
     data = load(root)
     data.update(changes)
-    atomic_write(state_path(root), json.dumps(data, indent=2, default=str) + "\n")
+    text = json.dumps(json_safe(data), indent=2, default=str) + "\n"
+    atomic_write(state_path(root), mask_values(text, secrets), mode=STATE_MODE)
 
 
 def watcher_alive(data: dict[str, Any]) -> bool:
@@ -62,5 +73,6 @@ def ensure_single_watcher(root: Path) -> None:
     if watcher_alive(data):
         raise DevenvError(
             f"devenv is already watching {root} (process {data['watch_pid']})",
-            fix="use that one (Ctrl-C stops it), or start this one with --detach",
+            fix=f"use that one (Ctrl-C in its terminal stops it, or: kill {data['watch_pid']}); "
+            "`devenv up --detach` starts the stack without watching",
         )

@@ -7,11 +7,12 @@ only together with :mod:`devenv.commands.vscode`.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-from typing import Any, Mapping, Sequence, TextIO
+from typing import Any, Collection, Mapping, Sequence, TextIO
 
-from ..core.dotenv import mask_text
+from ..core.dotenv import mask_values, secret_values
 
 PREFIX = "[devenv]"
 # Stable tags (see the module docstring).
@@ -29,22 +30,34 @@ class UI:
     """Plain, prefixed lines; colour only on a terminal and never with NO_COLOR."""
 
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None, *, quiet: bool = False,
-                 secrets: Mapping[str, str] | None = None) -> None:
+                 secrets: Mapping[str, str] | Collection[str] | None = None) -> None:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.quiet = quiet
-        self.secrets: Mapping[str, str] = dict(secrets or {})
+        self.secrets = secrets  # the setter normalises
         self.color = _wants_color(self.err)
 
+    @property
+    def secrets(self) -> frozenset[str]:
+        """The secret values this UI masks (a mapping given is filtered by its secret-looking names)."""
+        return self._secrets
+
+    @secrets.setter
+    def secrets(self, value: Mapping[str, str] | Collection[str] | None) -> None:
+        if isinstance(value, Mapping):
+            self._secrets = secret_values(value)
+        else:
+            self._secrets = frozenset(value or ())
+
     def _mask(self, text: str) -> str:
-        return mask_text(text, self.secrets) if self.secrets else text
+        return displayable(mask_values(text, self._secrets) if self._secrets else text)
 
     def emit(self, tag: str, text: str, *, stream: TextIO | None = None) -> None:
         """One tagged line: ``[devenv] tag: text``."""
         line = f"{PREFIX} {tag}: {self._mask(text)}"
         if self.color:
             line = _paint(tag, line)
-        print(line, file=stream or self.err, flush=True)
+        _write(line, stream or self.err)
 
     def info(self, text: str) -> None:
         if not self.quiet:
@@ -58,12 +71,61 @@ class UI:
 
     def print(self, text: str = "") -> None:
         """Command output proper (tables, JSON) goes to stdout, unprefixed."""
-        print(self._mask(text), file=self.out, flush=True)
+        print(self._mask(text), file=self.out, flush=True)  # a closed pipe ends the command (see cli._invoke)
 
     def detail(self, text: str) -> None:
         """An indented continuation line on stderr."""
         if not self.quiet:
-            print("    " + self._mask(text), file=self.err, flush=True)
+            _write("    " + self._mask(text), self.err)
+
+
+def _write(line: str, stream: TextIO) -> None:
+    """Print one line of devenv's own talk (stderr): a terminal that went away (SIGHUP) must not
+    crash a watch that is stopping cleanly."""
+    try:
+        print(line, file=stream, flush=True)
+    except (BrokenPipeError, OSError):
+        pass
+
+
+def displayable(text: str) -> str:
+    """``text`` with undecodable bytes of file names (lone surrogates) written as ``\\xNN``.
+
+    Python decodes a non-UTF-8 file name with surrogate escapes; printed or written
+    into JSON as is, they crash the print or make JSON strict parsers refuse it.
+
+    >>> displayable("caf\\udce9.py")
+    'caf\\\\xe9.py'
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape" if _only_escapes(text) else "backslashreplace").decode("utf-8", "backslashreplace")
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every string made :func:`displayable`, ready for ``json.dumps``.
+
+    >>> import json; json.dumps(json_safe({"paths": ["caf\\udce9.py"]}))
+    '{"paths": ["caf\\\\\\\\xe9.py"]}'
+    """
+    if isinstance(value, str):
+        return displayable(value)
+    if isinstance(value, dict):
+        return {json_safe(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def to_json(value: Any) -> str:
+    """Command output for ``--json``: valid strict JSON even for non-UTF-8 file names."""
+    return json.dumps(json_safe(value), indent=2, default=str)
+
+
+def _only_escapes(text: str) -> bool:
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
 
 
 def _wants_color(stream: TextIO) -> bool:

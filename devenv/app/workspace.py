@@ -172,6 +172,15 @@ class Workspace:
     def override_state(self, text: str) -> State:
         return classify(fsio.read_text(self.override_path), text)
 
+    def edited_error(self, state: State) -> OverrideEditedError:
+        """Why devenv will not replace the override, in the same words for `up`, `plan` and `watch`."""
+        what = "was edited by hand since devenv wrote it" if state is State.EDITED else "was not written by devenv"
+        return OverrideEditedError(
+            f"{self.override_path} {what}; devenv will not overwrite it",
+            fix=f"move your changes into {CONFIG_FILE} (mounts.extra, rules, ...) and run `devenv plan --force`; "
+            "your copy is then kept as docker-compose.devenv.yml.bak",
+        )
+
     def write_override(self, plan: Plan, *, force: bool = False) -> "WriteResult":
         """Validate with compose, create the host folders, then replace the override atomically.
 
@@ -181,12 +190,7 @@ class Workspace:
         text = render(plan)
         state = self.override_state(text)
         if state in (State.EDITED, State.FOREIGN) and not force:
-            what = "was edited by hand since devenv wrote it" if state is State.EDITED else "was not written by devenv"
-            raise OverrideEditedError(
-                f"{self.override_path} {what}; devenv will not overwrite it",
-                fix=f"move your changes into {CONFIG_FILE} (mounts.extra, rules, ...) and run `devenv plan --force`; "
-                "your copy is then kept as docker-compose.devenv.yml.bak",
-            )
+            raise self.edited_error(state)
         missing = fsio.missing_files(self.root, plan.host_files)
         if missing:
             raise DevenvError(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from ..app import preflight as P
 from ..app.context import AppContext
+from ..app.ui import to_json
 from ..core.errors import EXIT_FAILED, EXIT_OK, DevenvError
 from ..core.override import State, render
 from ..core.plan import CACHE_DIR
@@ -16,7 +16,7 @@ from ..core.plan import CACHE_DIR
 def run(app: AppContext, *, as_json: bool = False) -> int:
     checks = collect(app)
     if as_json:
-        app.ui.print(json.dumps([c.as_json() for c in checks], indent=2))
+        app.ui.print(to_json([c.as_json() for c in checks]))
     else:
         width = max(len(c.name) for c in checks)
         for c in checks:

@@ -22,7 +22,8 @@ def run(app: AppContext, *, to_stdout: bool = False, check: bool = False, force:
             app.ui.info(f"{ws.override_path} is up to date")
             return EXIT_OK
         raise CheckFailed(f"{ws.override_path} is {state.value}: it is not what devenv would generate now",
-                          fix="run `devenv plan`" + (" --force (it was edited by hand)" if state in (State.EDITED, State.FOREIGN) else ""))
+                          fix="run `devenv plan --force` (it was edited by hand; your copy is kept as .bak)"
+                          if state in (State.EDITED, State.FOREIGN) else "run `devenv plan`")
     for warning in plan.warnings:
         app.ui.warn(warning)
     result = ws.write_override(plan, force=force)

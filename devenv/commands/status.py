@@ -6,7 +6,6 @@ everything else comes from the docker SDK (milliseconds) and .devenv/state.json.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from datetime import datetime, timezone
@@ -15,7 +14,7 @@ from typing import Any
 
 from ..app import state
 from ..app.context import AppContext
-from ..app.ui import table
+from ..app.ui import table, to_json
 from ..core.errors import EXIT_OK
 from ..core.plan import CACHE_DIR
 from ..engine import ContainerState
@@ -33,7 +32,7 @@ def run(app: AppContext, *, as_json: bool = False) -> int:
     data = collect(ws.root, project, service, containers, state.load(ws.root))
     data["processes"] = processes(app.engine(), containers, service, det.processes, state.load(ws.root))
     if as_json:
-        app.ui.print(json.dumps(data, indent=2))
+        app.ui.print(to_json(data))
     else:
         app.ui.print(render(data))
     return EXIT_OK
@@ -138,6 +137,13 @@ def _age(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
+def _outcome(last: dict[str, Any]) -> str:
+    """``ok in 1.20 s``, or ``FAILED: <why>``: a failed reload has no duration to show."""
+    if last.get("ok"):
+        return f"ok in {last['seconds']:.2f} s" if last.get("seconds") is not None else "ok"
+    return "FAILED" + (f": {last['error']}" if last.get("error") else "")
+
+
 def render(d: dict[str, Any]) -> str:
     lines = [f"project {d['project']} ({d['checkout']}), server service {d['server_service']}"]
     if not d["services"]:
@@ -164,9 +170,9 @@ def render(d: dict[str, Any]) -> str:
     watching = "watching" if d["watching"] else "not watching"
     if last:
         when = datetime.fromtimestamp(last.get("finished_at", 0)).strftime("%H:%M:%S")
-        took = f"{last['seconds']:.2f} s" if last.get("seconds") is not None else "-"
-        lines.append(f"{watching}; last reload at {when}: {'ok' if last.get('ok') else 'FAILED'} in {took} "
-                     f"({last.get('action')}; {', '.join(last.get('paths', [])[:3])}); {d['reloads']} reloads")
+        lines.append(f"{watching}; last reload at {when}: {_outcome(last)} "
+                     f"({last.get('action')}; {', '.join(last.get('paths', [])[:3]) or last.get('cause') or '(manual)'}); "
+                     f"{d['reloads']} reloads")
     else:
         lines.append(f"{watching}; no reload yet")
     return "\n".join(lines)

@@ -10,11 +10,11 @@ from ..app import state
 from ..app.context import AppContext
 from ..app.ui import TAG_READY, TAG_UP, UI, Progress
 from ..app.workspace import Workspace
-from ..core.errors import EXIT_OK, DevenvError, EngineError, UnhealthyError
+from ..core.errors import EXIT_OK, DevenvError, EngineError, Interrupted, UnhealthyError
 from ..core.override import State
 from ..core.plan import CACHE_DIR, Plan
-from ..engine import ContainerState
 from ..core.tracebacks import Failure
+from ..engine import ContainerState, Engine
 from ..loop.gate import StartMonitor, StartPhases, wait_healthy
 from ..loop.session import watch_until_stopped
 
@@ -35,26 +35,29 @@ def run(app: AppContext, *, detach: bool = False, debug: bool = False, recreate:
     ui.emit(TAG_UP, f"starting project {plan.project_name}: {plan.service} ({plan.release.label}) in dev mode")
     compose_began = time.time()
     try:
-        with Progress(ui, "docker compose up") as progress:
-            engine.compose_up(ws.target(), [], force_recreate=recreate, on_line=progress.update)
-    except DevenvError:
-        if not had_containers and result.state is State.MISSING:
-            _roll_back(ws, result.created)
-        raise
-    if ws.image_unknown:
-        plan = _with_baked_files(ws, plan, engine, ui)
-    deadline = time.monotonic() + (timeout or ws.settings["server.start_timeout"])
-    phases = StartPhases()
-    if not plan.health_url:
-        ui.warn(f"{plan.service} publishes no API port (9380) and server.health_url is not set: not checking health")
-    else:
-        ui.info(f"waiting for {plan.health_url} ({plan.health.ping or '/'}, then {plan.health.healthz or 'no healthz'})")
-        with Progress(ui, f"{plan.service} starting") as progress:
-            gate = wait_healthy(plan, engine, deadline, monitor=StartMonitor(plan, engine, compose_began, progress.status))
-        phases = gate.phases
-        state.update(ws.root, start=phases.as_json())
-        if not gate.ok:
-            raise _unhealthy(ws, plan, gate.reason, engine, gate.failure)
+        try:
+            with Progress(ui, "docker compose up") as progress:
+                engine.compose_up(ws.target(), [], force_recreate=recreate, on_line=progress.update)
+        except DevenvError:
+            if not had_containers and result.state is State.MISSING:
+                _roll_back(ws, result.created)
+            raise
+        if ws.image_unknown:
+            plan = _with_baked_files(ws, plan, engine, ui)
+        deadline = time.monotonic() + (timeout or ws.settings["server.start_timeout"])
+        phases = StartPhases()
+        if not plan.health_url:
+            ui.warn(f"{plan.service} publishes no API port (9380) and server.health_url is not set: not checking health")
+        else:
+            ui.info(f"waiting for {plan.health_url} ({plan.health.ping or '/'}, then {plan.health.healthz or 'no healthz'})")
+            with Progress(ui, f"{plan.service} starting") as progress:
+                gate = wait_healthy(plan, engine, deadline, monitor=StartMonitor(plan, engine, compose_began, progress.status))
+            phases = gate.phases
+            state.update(ws.root, start=phases.as_json())
+            if not gate.ok:
+                raise _unhealthy(ws, plan, gate.reason, engine, gate.failure)
+    except KeyboardInterrupt:
+        raise interrupted_while_starting(plan, engine) from None
     ready = summary(ws, plan, time.monotonic() - started, phases)
     if detach:
         ui.emit(TAG_READY, ready)
@@ -115,6 +118,26 @@ def _roll_back(ws: Workspace, created: list[Path]) -> None:
             folder.rmdir()  # only if still empty: never remove what something wrote
         except OSError:
             pass
+
+
+def interrupted_while_starting(plan: Plan, engine: Engine) -> Interrupted:
+    """Ctrl-C during `up`: say what the engine runs now and the two ways on."""
+    try:
+        found = engine.containers(plan.project_name)
+    except (DevenvError, KeyboardInterrupt):
+        found = []
+    running = sorted(c.service for c in found if c.running)
+    other = sorted(f"{c.service} ({c.state})" for c in found if not c.running)
+    if not found:
+        state_text = "no container of it exists"
+    else:
+        state_text = "; ".join(part for part in (
+            f"running: {', '.join(running)}" if running else "",
+            f"not running: {', '.join(other)}" if other else "") if part)
+    return Interrupted(
+        f"interrupted while starting project {plan.project_name}; {state_text}",
+        fix="`devenv down` stops and removes them (volumes kept), or `devenv up` starts again and watches",
+    )
 
 
 def _unhealthy(ws: Workspace, plan: Plan, reason: str, engine, failure: Failure | None = None) -> UnhealthyError:

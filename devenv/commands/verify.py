@@ -8,13 +8,13 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from pathlib import Path
 from typing import Any
 
 from ..app.context import AppContext
+from ..app.ui import to_json
 from ..core import rules as R
 from ..core.errors import EXIT_FAILED, EXIT_OK, DevenvError
 from ..loop.reloader import Reloader
@@ -41,7 +41,7 @@ def run(app: AppContext, *, as_json: bool = False) -> int:
     finally:
         reloader.close()
     if as_json:
-        app.ui.print(json.dumps(result, indent=2))
+        app.ui.print(to_json(result))
     else:
         for pkg, m in result["mounts"].items():
             app.ui.print(f"mount {pkg:<12} {'live' if m['live'] else 'NOT LIVE'} ({m['detail']})")

@@ -13,7 +13,10 @@ def run(app: AppContext) -> int:
     ws = app.workspace()
     state.ensure_single_watcher(ws.root)
     plan = ws.plan()
-    if ws.override_state(render(plan)) is not State.CURRENT:
+    current = ws.override_state(render(plan))
+    if current in (State.EDITED, State.FOREIGN):
+        raise ws.edited_error(current)  # what `devenv up` would say: it would refuse too
+    if current is not State.CURRENT:
         raise DevenvError(f"{ws.override_path} is missing or out of date", fix="run `devenv up` (it plans, starts and watches)")
     running = [c for c in app.engine().containers(plan.project_name, plan.service) if c.running]
     if not running:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
-from .dotenv import parse_dotenv
+from .dotenv import parse_dotenv, secret_values
 from .errors import CheckoutError
 from .release import KNOWN_PROCESSES, NEVER_MOUNT, ProcessSpec, Release, Version, image_tag, known_packages, parse_version
 
@@ -55,6 +55,9 @@ class Detection:
     api_port: int | None
     layout: Version  # the oldest release whose layout the checkout matches
     project: str  # the compose project name, derived as compose derives it
+    # Values never to print: secret-looking variables of docker/.env as written *and* of the
+    # environment (compose hands the file's value to an env_file service even when the shell's wins).
+    secrets: frozenset[str] = frozenset()
 
 
 def detect(snap: CheckoutSnapshot) -> Detection:
@@ -103,6 +106,7 @@ def detect(snap: CheckoutSnapshot) -> Detection:
         # COMPOSE_PROJECT_NAME from the shell wins over docker/.env, as in compose
         project=project_name({**env, **{k: v for k, v in snap.environ.items() if k == "COMPOSE_PROJECT_NAME" and v}},
                              compose_text, "docker"),
+        secrets=secret_values(parse_dotenv(snap.texts[ENV_FILE], {}), env, snap.environ),
     )
 
 

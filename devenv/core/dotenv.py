@@ -7,8 +7,9 @@ tag, the profiles, the published ports) and must never leak secrets.
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Mapping
+from typing import Iterable, Mapping
 
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*?)\s*$")
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])((?:[^{}]|\{[^{}]*\})*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
@@ -88,9 +89,36 @@ def mask(key: str, value: str) -> str:
     return "****" if is_secret(key) and value else value
 
 
+MIN_SECRET = 4  # shorter values would mask ordinary words and numbers
+
+
+def secret_values(*sources: Mapping[str, str]) -> frozenset[str]:
+    """Every value of a secret-looking variable in any of ``sources``.
+
+    Pass the .env file parsed on its own *and* the environment: when a variable is in
+    both, compose interpolates the shell's value but ``env_file: .env`` hands the
+    file's value to the container, so either may show up in a log.
+
+    >>> sorted(secret_values({"DB_PASSWORD": "from-file", "PORT": "9380"}, {"DB_PASSWORD": "from-shell"}))
+    ['from-file', 'from-shell']
+    """
+    return frozenset(v for source in sources for k, v in source.items() if is_secret(k) and len(v) >= MIN_SECRET)
+
+
+def mask_values(text: str, values: Iterable[str]) -> str:
+    """Replace each of ``values`` in ``text`` with ``****``, also in its JSON-escaped form.
+
+    >>> mask_values('{"dsn": "root:p\\"w0rd@db"}', {'p"w0rd'})
+    '{"dsn": "root:****@db"}'
+    """
+    for value in sorted(values, key=len, reverse=True):  # a longer secret that contains a shorter one goes first
+        text = text.replace(value, "****")
+        escaped = json.dumps(value, ensure_ascii=False)[1:-1]
+        if escaped != value:
+            text = text.replace(escaped, "****")
+    return text
+
+
 def mask_text(text: str, secrets: Mapping[str, str]) -> str:
     """Replace every secret value that appears in ``text`` with ``****``."""
-    for key, value in secrets.items():
-        if is_secret(key) and len(value) >= 4:
-            text = text.replace(value, "****")
-    return text
+    return mask_values(text, secret_values(secrets))

@@ -91,3 +91,9 @@ def _last_meaningful_line(text: str) -> str:
         if line:
             return line
     return ""
+
+
+class Interrupted(DevenvError):
+    """Ctrl-C (or a signal) stopped a command half-way; the message says what it left behind."""
+
+    exit_code = EXIT_INTERRUPTED

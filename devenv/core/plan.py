@@ -345,7 +345,9 @@ def _stack_binds(svc: ServiceSpec, model: ComposeModel, root: str) -> tuple[list
         for v in service.volumes:
             if v.type != "bind":
                 continue
-            rel = relative_to_root(v.source, root)
+            # `compose config` writes a literal "$" as "$$" (ready to be read again); the host path,
+            # and what the user reads, has one
+            rel = relative_to_root(v.source.replace("$$", "$"), root)
             if service.name == svc.name:
                 kept.append(f"{rel} -> {v.target}")
             if _is_absolute(rel):

@@ -10,6 +10,7 @@ methods that need them, so ``devenv --help`` stays fast. Every failure becomes o
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import time
@@ -253,15 +254,22 @@ class DockerEngine:
     def compose_restart(self, target: Target, services: Sequence[str], timeout: int | None = None) -> None:
         self._run("docker compose restart failed", lambda: self._compose(target).compose.restart(list(services), timeout=timeout))
 
-    def compose_logs(self, target: Target, services: Sequence[str], *, follow: bool, tail: str | None) -> Iterator[str]:
+    def compose_logs(self, target: Target, services: Sequence[str], *, follow: bool, tail: str | None,
+                     since: float | None = None) -> Iterator[str]:
         from python_on_whales.exceptions import DockerException
 
-        stream = self._compose(target).compose.logs(list(services), follow=follow, tail=tail, stream=True)
+        stream = self._compose(target).compose.logs(list(services), follow=follow, tail=tail, stream=True,
+                                                    since=None if since is None else f"{since:.3f}")
         try:
             for _source, line in stream:
-                yield line.decode("utf-8", "replace").rstrip("\n")
+                # compose writes its own notes ("... exited with code 143") with a terminal's
+                # carriage return and erase-line code, even with --no-color
+                yield _TERMINAL_CODES.sub("", line.decode("utf-8", "replace").rstrip("\n"))
         except DockerException as e:
             raise compose_failure("docker compose logs failed", e.docker_command, e.return_code, e.stdout or "", e.stderr or "", None) from None
+
+
+_TERMINAL_CODES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
 
 
 def sdk_errors() -> tuple[type[Exception], ...]:

@@ -45,10 +45,11 @@ class ReloadReport:
     interrupted: bool = False
     escalated: bool = False
     finished_at: float = field(default_factory=time.time)
+    cause: str = "(manual)"  # what asked for it when no file did: `devenv restart`, or the idle check
 
     def summary(self) -> str:
         shown = ", ".join(self.paths[:3]) + (f" (+{len(self.paths) - 3} more)" if len(self.paths) > 3 else "")
-        parts = [f"{shown or '(manual)'} -> {self.action}"]
+        parts = [f"{shown or self.cause} -> {self.action}"]
         if self.seconds is not None:
             parts.append(f"{self.seconds:.2f} s save->healthy")
         parts += self.details
@@ -61,8 +62,22 @@ class ReloadReport:
             "paths": list(self.paths[:20]), "path_count": len(self.paths), "action": self.action, "ok": self.ok, "seconds": self.seconds,
             "details": self.details, "error": self.error, "escalated": self.escalated,
             "failure": None if self.failure is None else {"location": self.failure.location, "message": self.failure.message},
-            "finished_at": self.finished_at,
+            "finished_at": self.finished_at, "cause": None if self.paths else self.cause,
         }
+
+
+def uv_sync_failure(code: int, output: str) -> str:
+    """One line for a failed ``uv sync``: its last distinct lines (stdout and stderr arrive merged,
+    and uv repeats its error on both), or the fix when the image has no uv at all.
+
+    >>> uv_sync_failure(2, "error: lock is stale\\nerror: lock is stale\\n")
+    'uv sync failed (exit 2): error: lock is stale'
+    """
+    if code in (126, 127) or "executable file not found" in output:
+        return (f"uv sync failed (exit {code}): the image has no uv; "
+                "set reload.uv_sync = false in devenv.toml and rebuild the image after dependency changes")
+    lines = list(dict.fromkeys(line.strip() for line in output.splitlines() if line.strip()))
+    return f"uv sync failed (exit {code})" + (": " + " | ".join(lines[-3:]) if lines else "")
 
 
 class _Failed(Exception):
@@ -345,8 +360,7 @@ class Reloader:
             self.engine.copy_in(container.id, "/ragflow", files)
         code, output = self.engine.exec(container.id, ["uv", "sync", "--frozen"], workdir="/ragflow")
         if code != 0:
-            tail = " | ".join(output.strip().splitlines()[-3:])
-            raise _Failed(f"uv sync failed (exit {code}): {tail}")
+            raise _Failed(uv_sync_failure(code, output))
         return ["uv sync done"] + self._signal(decision, force=True)
 
     def await_container(self, saved_at: float, started: float, report: ReloadReport) -> None:

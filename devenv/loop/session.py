@@ -130,7 +130,7 @@ class WatchSession:
         report = self.reloader.run(decision, saved_at)
         self.reloads += 1
         self.print_report(report)
-        state.update(self.ws.root, last_reload=report.as_json(), reloads=self.reloads)
+        state.update(self.ws.root, last_reload=report.as_json(), reloads=self.reloads, secrets=self.ui.secrets)
         return report
 
     def print_report(self, report: ReloadReport) -> None:
@@ -163,7 +163,7 @@ class WatchSession:
             self._save_processes()
             return
         container, loop = found
-        report = ReloadReport((), f"{loop.name} keeps exiting")
+        report = ReloadReport((), "nothing restarted until the next save", cause=f"{loop.name} keeps exiting")
         report.failure = self.reloader.crash_failure(container, loop)
         if report.failure is not None and report.failure.signature == self._printed_failure:
             return  # the reload that caused it said so already; the next save restarts it
@@ -214,7 +214,7 @@ class WatchSession:
         if self._container_reported != what:
             self.ui.warn(f"the {self.plan.service} container {what}; starting it again")
             self._container_reported = what
-        report = ReloadReport((), "start the container")
+        report = ReloadReport((), "start the container", cause=f"the {self.plan.service} container {what}")
         started = time.time()
         try:
             self.engine.compose_up(self.reloader.target, [self.plan.service], on_line=lambda line: None)
@@ -224,17 +224,35 @@ class WatchSession:
         self.print_report(report)
 
 
+class StopEvent(threading.Event):
+    """The watch's stop flag, and why it was set (shown when the watch ends)."""
+
+    reason: str = ""
+
+
+SIGNAL_REASONS: dict[int, str] = {
+    signal.SIGINT: "Ctrl-C",
+    signal.SIGTERM: "SIGTERM",
+    signal.SIGHUP: "SIGHUP (the terminal closed)",
+}
+
+
 @contextmanager
-def stop_on_signals() -> Iterator[threading.Event]:
-    """First Ctrl-C (or SIGTERM) sets the event; a second one abandons whatever is in flight."""
-    stop = threading.Event()
+def stop_on_signals() -> Iterator[StopEvent]:
+    """First Ctrl-C, SIGTERM or SIGHUP sets the event; a second one abandons whatever is in flight.
+
+    SIGHUP (the terminal or the ssh session closed) used to kill the watch without a word
+    and leave its pid in the state file.
+    """
+    stop = StopEvent()
 
     def handler(signum: int, frame: object) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
+        stop.reason = SIGNAL_REASONS.get(signum, f"signal {signum}")
         stop.set()
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, handler) for s in SIGNAL_REASONS}
     try:
         yield stop
     finally:
@@ -257,4 +275,5 @@ def watch_until_stopped(app: "AppContext", ws: Workspace, plan: Plan, *, ready: 
     with stop_on_signals() as stop:
         session = WatchSession(ws, plan, engine, app.ui, stop, replan=replan)
         session.run(ready=ready)
-    app.ui.info("stopped watching; the stack is still running (`devenv down` stops it, `devenv watch` resumes)")
+    why = f" ({stop.reason})" if stop.reason else ""
+    app.ui.info(f"stopped watching{why}; the stack is still running (`devenv down` stops it, `devenv watch` resumes)")

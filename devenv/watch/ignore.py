@@ -66,6 +66,8 @@ DEFAULT_PATTERNS: tuple[str, ...] = (
     "*___jb_old___",
     ".goutputstream-*",
     "*.kate-swp",
+    # `sed -i` (GNU and BSD) writes the new text to sedXXXXXX beside the file, then renames it over
+    "sed[A-Za-z0-9][A-Za-z0-9][A-Za-z0-9][A-Za-z0-9][A-Za-z0-9][A-Za-z0-9]",
 )
 
 # A cached folder verdict is cheap to recompute; the bound only keeps memory flat.

@@ -74,6 +74,7 @@ def test_a_killed_server_container_is_brought_back_and_the_next_save_reloads(wat
     back = time.monotonic() - killed_at
     started = watch.wait_for("reload ok:", after=at, timeout=30)
     assert "start the container" in started and "ping ok" in started, started
+    assert "(manual)" not in started and f"the {SERVER} container is exited" in started, started  # says what caused it
     assert demo.inspect()["State"]["Running"] is True
     print(f"docker kill to the server answering again: {back:.2f} s ({warning})")
 

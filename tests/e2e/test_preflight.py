@@ -75,7 +75,7 @@ def test_crlf_in_the_entrypoint_is_refused_with_the_fix(demo):
     before = snapshot(demo.root)
     result = demo.devenv("up", "--detach")
     assert_refused(demo, result, 2, before, "docker/entrypoint.sh has Windows (CRLF) line endings",
-                   "git config core.autocrlf input", "dos2unix docker/entrypoint.sh")
+                   "git config core.autocrlf input", "dos2unix docker/entrypoint.sh", "sed -i")
 
 
 def test_an_engine_that_does_not_answer(demo):

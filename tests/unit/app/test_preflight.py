@@ -31,3 +31,34 @@ def test_matching_release_passes(tmp_path):
 def test_an_untagged_release_reports_the_layout(tmp_path):
     check = P.check_release(detection(tmp_path, "v0.27.0", "infiniflow/ragflow:nightly"))
     assert check.status == P.PASS and "layout v0.27.0 or later" in check.message
+
+
+def test_the_crlf_fix_touches_only_the_entrypoint_and_keeps_uncommitted_work(tmp_path):
+    """Run the printed fix in a git checkout with uncommitted edits: only the entrypoint changes."""
+    import subprocess
+
+    root = tmp_path / "c"
+    (root / "docker").mkdir(parents=True)
+    entry = root / "docker" / "entrypoint.sh"
+    entry.write_bytes(b"#!/bin/bash\necho start\nexec sleep 1\n")
+    entry.chmod(0o755)
+    (root / "api.py").write_text("A = 1\n")
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "init")
+    (root / "api.py").write_text("A = 2  # uncommitted work\n")
+    entry.write_bytes(entry.read_bytes().replace(b"\n", b"\r\n") + b"echo edited\r\n")  # CRLF and an uncommitted edit
+
+    check = P.check_line_endings(root)
+    assert check.status == P.FAIL and "reset --hard" not in check.fix and "git rm" not in check.fix
+    command = re.search(r"convert only this file: (.+?) \(or", check.fix).group(1)
+    subprocess.run(command, shell=True, cwd=root, check=True)  # the user pastes it into a shell
+
+    assert P.check_line_endings(root).status == P.PASS
+    assert entry.read_bytes() == b"#!/bin/bash\necho start\nexec sleep 1\necho edited\n"  # the edit survives too
+    assert (root / "api.py").read_text() == "A = 2  # uncommitted work\n"
+    assert "git config core.autocrlf input" in check.fix

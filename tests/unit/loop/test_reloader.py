@@ -259,3 +259,24 @@ def test_an_old_process_is_never_killed_where_a_non_zero_exit_would_end_its_loop
     report = reloader.run(R.Decision(R.SIGNAL, frozenset({"server"}), ("api/apps/demo.py",)))
     assert not any(r["op"] == "kill" for r in sim.requests)
     assert not any("killed" in d for d in report.details)
+
+
+def test_a_failed_uv_sync_is_said_once(setup):
+    """uv writes its error to stdout and stderr, which exec merges: the reload line carried it twice."""
+    make, _root = setup
+    reloader, sim, engine = make()
+    engine.exec_result = (2, "Resolved 12 packages in 3ms\nerror: the lockfile needs to be updated\n"
+                             "error: the lockfile needs to be updated\n")
+    report = reloader.run(R.Decision(R.SYNC, frozenset({"server"}), ("pyproject.toml",)))
+    assert not report.ok
+    assert report.error == "uv sync failed (exit 2): Resolved 12 packages in 3ms | error: the lockfile needs to be updated"
+    assert report.summary().count("the lockfile needs to be updated") == 1
+    assert sim.procs[SERVER] == (10, 100)  # nothing restarted
+
+
+def test_an_image_without_uv_says_how_to_go_on(setup):
+    make, _root = setup
+    reloader, _sim, engine = make()
+    engine.exec_result = (126, 'OCI runtime exec failed: exec: "uv": executable file not found in $PATH: unknown\n')
+    report = reloader.run(R.Decision(R.SYNC, frozenset({"server"}), ("pyproject.toml",)))
+    assert not report.ok and "the image has no uv; set reload.uv_sync = false" in report.error

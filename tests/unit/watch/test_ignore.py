@@ -161,6 +161,7 @@ def test_sources_combine_with_config_first_and_defaults_absolute() -> None:
         "down/file.crdownload",
         ".DS_Store",
         ".devenv/state.json",
+        "api/sedAb12Cd",  # sed -i's temporary file
     ],
 )
 def test_defaults_ignore_vcs_caches_and_editor_temp_files(path: str) -> None:
@@ -168,7 +169,8 @@ def test_defaults_ignore_vcs_caches_and_editor_temp_files(path: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["api/app.py", "README.md", ".gitignore", ".github/workflows/ci.yml", "x.tmpl", "web/src/App.tsx"]
+    "path", ["api/app.py", "README.md", ".gitignore", ".github/workflows/ci.yml", "x.tmpl", "web/src/App.tsx",
+             "api/sedfoo.py", "api/sediment"]  # (an extensionless 9-letter "sed..." name is taken for sed's)
 )
 def test_defaults_keep_sources(path: str) -> None:
     assert not IgnoreRules()(path, False)

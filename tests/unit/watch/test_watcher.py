@@ -115,6 +115,19 @@ def test_atomic_save_reports_the_destination(watching: tuple[Watcher, Recorder, 
             assert ("api/app.py", "moved") in recorder.events
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="GNU sed's temporary file name")
+def test_sed_in_place_reports_only_the_edited_file(watching: tuple[Watcher, Recorder, Path]) -> None:
+    """`sed -i` writes ./sedXXXXXX, then renames it over the file: only the file is a change."""
+    import subprocess
+
+    _, recorder, root = watching
+    subprocess.run(["sed", "-i", "s/x = 1/x = 9/", str(root / "api" / "app.py")], check=True)
+    assert recorder.wait_path("api/app.py")
+    write(root / "api" / "sentinel.py")
+    assert recorder.wait_path("api/sentinel.py")
+    assert recorder.paths == {"api/app.py", "api/sentinel.py"}, recorder.events
+
+
 def test_delete_is_reported(watching: tuple[Watcher, Recorder, Path]) -> None:
     _, recorder, root = watching
     (root / "api" / "app.py").unlink()
