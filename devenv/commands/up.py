@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from ..app import preflight as P
-from ..app import state
+from ..app.lock import WATCHING, CheckoutLock
 from ..app.context import AppContext
 from ..app.ui import TAG_READY, TAG_UP, UI, Progress
 from ..app.workspace import Workspace
@@ -21,10 +21,14 @@ from ..loop.session import watch_until_stopped
 def run(app: AppContext, *, detach: bool = False, debug: bool = False, recreate: bool = False,
         force: bool = False, timeout: float | None = None) -> int:
     started = time.monotonic()
-    ui = app.ui
     ws = app.workspace()
-    if not detach:
-        state.ensure_single_watcher(ws.root)
+    with CheckoutLock(ws.root, "up") as lock:
+        return _up(app, ws, lock, started, detach=detach, debug=debug, recreate=recreate, force=force, timeout=timeout)
+
+
+def _up(app: AppContext, ws: Workspace, lock: CheckoutLock, started: float, *, detach: bool, debug: bool,
+        recreate: bool, force: bool, timeout: float | None) -> int:
+    ui = app.ui
     engine = app.engine()
     plan = ws.plan(debug=debug)
     had_containers = bool(preflight(ws, plan, ui))
@@ -52,6 +56,7 @@ def run(app: AppContext, *, detach: bool = False, debug: bool = False, recreate:
         ui.emit(TAG_READY, ready)
         ui.info("not watching (--detach): run `devenv watch` to reload on save, `devenv down` to stop")
         return EXIT_OK
+    lock.set_phase(WATCHING)
     watch_until_stopped(app, ws, plan, ready=ready)
     return EXIT_OK
 

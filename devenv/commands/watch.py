@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..app import state
 from ..app.context import AppContext
+from ..app.lock import WATCHING, CheckoutLock
+from ..app.workspace import Workspace
 from ..core.errors import EXIT_OK, DevenvError
 from ..core.override import State, render
 from ..loop.session import watch_until_stopped
@@ -11,12 +12,17 @@ from ..loop.session import watch_until_stopped
 
 def run(app: AppContext) -> int:
     ws = app.workspace()
-    state.ensure_single_watcher(ws.root)
+    with CheckoutLock(ws.root, "watch") as lock:
+        return _watch(app, ws, lock)
+
+
+def _watch(app: AppContext, ws: Workspace, lock: CheckoutLock) -> int:
     plan = ws.plan()
     if ws.override_state(render(plan)) is not State.CURRENT:
         raise DevenvError(f"{ws.override_path} is missing or out of date", fix="run `devenv up` (it plans, starts and watches)")
     running = [c for c in app.engine().containers(plan.project_name, plan.service) if c.running]
     if not running:
         raise DevenvError(f"the {plan.service} container is not running", fix="run `devenv up`")
+    lock.set_phase(WATCHING)
     watch_until_stopped(app, ws, plan, ready=f"watching {plan.service} (already running)")
     return EXIT_OK
