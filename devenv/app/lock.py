@@ -27,6 +27,7 @@ from ..core.plan import STATE_DIR
 
 LOCK_FILE = "lock"
 WATCHING = "watching"
+GRACE = 3.0  # seconds `down` waits for a holder that is not (yet) watching
 
 try:
     import fcntl
@@ -155,11 +156,16 @@ def stop_watcher(lock: CheckoutLock, *, timeout: float = 30, before: Callable[[H
     ``before`` runs just before the signal (``down`` leaves the watcher a note saying why).
     Returns the watcher that was stopped, or None. Any other holder is an error at once.
     """
-    if lock.try_acquire():
-        return None
-    holder = lock.holder()
-    if holder is None or holder.phase != WATCHING:
-        raise lock.locked_error()
+    grace = time.monotonic() + GRACE  # a short command ends, a watcher may be about to say so
+    while True:
+        if lock.try_acquire():
+            return None
+        holder = lock.holder()
+        if holder is not None and holder.phase == WATCHING:
+            break
+        if time.monotonic() >= grace:
+            raise lock.locked_error()
+        time.sleep(0.1)
     if before is not None:
         before(holder)
     try:

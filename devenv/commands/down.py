@@ -9,6 +9,7 @@ import sys
 from ..app import state
 from ..app.context import AppContext
 from ..app.lock import CheckoutLock, Holder, stop_watcher
+from ..app.owner import ensure_ours
 from ..core.errors import EXIT_OK, EXIT_USAGE, DevenvError
 from ..core.plan import CACHE_DIR
 
@@ -35,6 +36,7 @@ def run(app: AppContext, *, volumes: bool = False, yes: bool = False) -> int:
     with lock:
         if stopped is not None:
             app.ui.info(f"stopped the watcher (devenv {stopped.command}, process {stopped.pid})")
+        ensure_ours(engine.containers(model.name), model.name, ws.project_dir, "down")
         target = ws.target(with_override=ws.override_path.is_file())
         engine.compose_down(target, volumes=volumes)
     kept = "named volumes deleted" if volumes else "named volumes kept"

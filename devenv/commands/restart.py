@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..app.context import AppContext
 from ..app.lock import CheckoutLock
+from ..app.owner import ensure_ours
 from ..app.ui import TAG_RELOAD_FAILED, TAG_RELOAD_OK
 from ..core import rules as R
 from ..core.errors import EXIT_FAILED, EXIT_OK, ConfigError, DevenvError
@@ -19,7 +20,8 @@ def run(app: AppContext, *, service: str | None = None, whole: bool = False) -> 
     with CheckoutLock(ws.root, "restart"):
         # Nothing to restart is an error now, not a wait: a restart that waited for a stack
         # someone else starts later would report that start as its own reload.
-        found = app.engine().containers(plan.project_name, name)
+        everything = ensure_ours(app.engine().containers(plan.project_name), plan.project_name, ws.project_dir, "restart")
+        found = [c for c in everything if c.service == name]
         if not any(c.running for c in found):
             what = "does not exist" if not found else f"is {found[0].state}"
             raise DevenvError(f"the {name} container of project {plan.project_name} {what}: nothing to restart",

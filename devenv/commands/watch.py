@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..app.context import AppContext
 from ..app.lock import WATCHING, CheckoutLock
+from ..app.owner import ensure_ours
 from ..app.workspace import Workspace
 from ..core.errors import EXIT_OK, DevenvError
 from ..core.override import State, render
@@ -20,7 +21,8 @@ def _watch(app: AppContext, ws: Workspace, lock: CheckoutLock) -> int:
     plan = ws.plan()
     if ws.override_state(render(plan)) is not State.CURRENT:
         raise DevenvError(f"{ws.override_path} is missing or out of date", fix="run `devenv up` (it plans, starts and watches)")
-    running = [c for c in app.engine().containers(plan.project_name, plan.service) if c.running]
+    containers = ensure_ours(app.engine().containers(plan.project_name), plan.project_name, ws.project_dir, "watch")
+    running = [c for c in containers if c.service == plan.service and c.running]
     if not running:
         raise DevenvError(f"the {plan.service} container is not running", fix="run `devenv up`")
     lock.set_phase(WATCHING)
