@@ -29,7 +29,7 @@ from devenv.app import cli
 from devenv.app.context import AppContext
 from devenv.core.dotenv import interpolate, parse_dotenv
 from devenv.core.errors import EXIT_USAGE, CommandFailed
-from devenv.engine import ContainerState, EngineInfo, Target
+from devenv.engine import ContainerState, EngineInfo, NetworkState, Target
 from devenv.engine.failures import compose_failure
 
 
@@ -60,6 +60,7 @@ class FakeEngine:
         self.images = None if images is None else set(images)  # None: every image is present
         self.version = "2.40.3"
         self.image_contents: dict[str, dict[str, bytes]] = {}  # image ref -> {absolute path: bytes}; unknown: no id
+        self.networks_result: list[NetworkState] = []
 
     def bake(self, ref: str, files: Mapping[str, bytes]) -> None:
         """Give the image ``ref`` files (absolute paths in the image) that image_files and image_extract see."""
@@ -105,6 +106,14 @@ class FakeEngine:
     def containers(self, project: str, service: str | None = None) -> list[ContainerState]:
         self._record("containers", project, service)
         return [c for c in self.containers_result if service is None or c.service == service]
+
+    def networks(self, project: str) -> list[NetworkState]:
+        self._record("networks", project)
+        return list(self.networks_result)
+
+    def remove_network(self, network_id: str) -> None:
+        self._record("remove_network", network_id)
+        self.networks_result = [n for n in self.networks_result if n.id != network_id]
 
     def exec(self, container: str, argv: Sequence[str], *, workdir: str | None = None) -> tuple[int, str]:
         self._record("exec", container, tuple(argv), workdir=workdir)

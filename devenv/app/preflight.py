@@ -18,7 +18,7 @@ from ..core.detect import ENTRYPOINT, Detection
 from ..core.errors import EngineError
 from ..core.model import ComposeModel
 from ..core.release import format_version
-from ..engine import Engine, EngineInfo
+from ..engine import Engine, EngineInfo, NetworkState
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 MIN_COMPOSE = (2, 20, 0)  # `include:` in RAGFlow's compose file needs 2.20
@@ -188,3 +188,34 @@ def check_disk(path: Path, info: EngineInfo | None) -> Check:
     if gib < 5:
         return Check("disk", WARN, f"{gib:.1f} GiB free at {path}", "RAGFlow's image and caches need 10+ GiB: `docker system prune` frees space")
     return Check("disk", PASS, f"{gib:.0f} GiB free at {path}")
+
+
+def duplicate_networks(networks: Iterable[NetworkState]) -> dict[str, list[NetworkState]]:
+    """Networks of a project that exist more than once under one name (two `compose up` at once
+    each create one; compose then refuses every later `up`: "network ... is ambiguous")."""
+    by_name: dict[str, list[NetworkState]] = {}
+    for n in networks:
+        by_name.setdefault(n.name, []).append(n)
+    return {name: sorted(copies, key=lambda n: (n.containers == 0, n.created)) for name, copies in by_name.items() if len(copies) > 1}
+
+
+def check_networks(networks: Iterable[NetworkState]) -> Check:
+    dups = duplicate_networks(networks)
+    if not dups:
+        return Check("networks", PASS, "no duplicate networks")
+    name, copies = next(iter(dups.items()))
+    return Check("networks", FAIL, f"network {name} exists {len(copies)} times (two `up` at once?); compose refuses it as ambiguous",
+                 "devenv up removes the empty copies (volumes and containers are not touched)")
+
+
+def networks_to_remove(networks: Iterable[NetworkState]) -> tuple[list[NetworkState], list[str]]:
+    """The empty duplicates ``up`` removes (one copy of each name is kept, the one in use if any),
+    and the names it cannot repair because containers use more than one copy."""
+    remove: list[NetworkState] = []
+    stuck: list[str] = []
+    for name, copies in duplicate_networks(networks).items():
+        if sum(1 for n in copies if n.containers) > 1:
+            stuck.append(name)
+            continue
+        remove += [n for n in copies[1:] if n.containers == 0]  # copies[0]: the one in use, else the oldest
+    return remove, stuck

@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 from typing import Any, Collection
 
-from ..core.errors import DevenvError
 from ..core.plan import STATE_DIR
 from ..core.dotenv import mask_values
 from .fsio import atomic_write, read_text
@@ -65,14 +64,3 @@ def watcher_alive(data: dict[str, Any]) -> bool:
         except OSError:
             return False
     return True
-
-
-def ensure_single_watcher(root: Path) -> None:
-    """Two watchers on one checkout would reload every change twice."""
-    data = load(root)
-    if watcher_alive(data):
-        raise DevenvError(
-            f"devenv is already watching {root} (process {data['watch_pid']})",
-            fix=f"use that one (Ctrl-C in its terminal stops it, or: kill {data['watch_pid']}); "
-            "`devenv up --detach` starts the stack without watching",
-        )

@@ -1,10 +1,15 @@
-"""``devenv down``: stop and remove the containers; keep volumes, caches and logs."""
+"""``devenv down``: stop a watcher of this checkout, then stop and remove the containers;
+keep volumes, caches and logs."""
 
 from __future__ import annotations
 
+import os
 import sys
 
+from ..app import state
 from ..app.context import AppContext
+from ..app.lock import CheckoutLock, Holder, stop_watcher
+from ..app.owner import ensure_ours
 from ..core.errors import EXIT_OK, EXIT_USAGE, DevenvError
 from ..core.plan import CACHE_DIR
 
@@ -22,8 +27,18 @@ def run(app: AppContext, *, volumes: bool = False, yes: bool = False) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             app.ui.info("nothing deleted")
             return EXIT_USAGE
-    target = ws.target(with_override=ws.override_path.is_file())
-    engine.compose_down(target, volumes=volumes)
+
+    def note(holder: Holder) -> None:  # the watcher prints why it stopped
+        state.update(ws.root, stopped_by={"pid": os.getpid(), "command": "down", "watcher": holder.pid})
+
+    lock = CheckoutLock(ws.root, "down")
+    stopped = stop_watcher(lock, before=note)  # takes the lock
+    with lock:
+        if stopped is not None:
+            app.ui.info(f"stopped the watcher (devenv {stopped.command}, process {stopped.pid})")
+        ensure_ours(engine.containers(model.name), model.name, ws.project_dir, "down")
+        target = ws.target(with_override=ws.override_path.is_file())
+        engine.compose_down(target, volumes=volumes)
     kept = "named volumes deleted" if volumes else "named volumes kept"
     app.ui.info(f"stopped project {model.name}; {kept}; caches ({CACHE_DIR}) and logs kept")
     return EXIT_OK

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from ..app.context import AppContext
+from ..app.lock import CheckoutLock
+from ..app.owner import ensure_ours
 from ..app.ui import TAG_RELOAD_FAILED, TAG_RELOAD_OK
 from ..core import rules as R
-from ..core.errors import EXIT_FAILED, EXIT_OK, ConfigError
+from ..core.errors import EXIT_FAILED, EXIT_OK, ConfigError, DevenvError
 from ..loop.reloader import Reloader
 
 
@@ -15,20 +17,29 @@ def run(app: AppContext, *, service: str | None = None, whole: bool = False) -> 
     name = service or plan.service
     if name not in ws.model().services:
         raise ConfigError(f"no service {name!r} in project {plan.project_name}", fix=f"use one of: {', '.join(sorted(ws.model().services))}")
-    reloader = Reloader(plan, ws.target(), app.engine(), ws.root, reload_timeout=ws.settings["server.reload_timeout"],
-                        kill_after=ws.settings["reload.kill_after"])
-    try:
-        if name == plan.service:
-            names = frozenset(p.name for p in plan.processes)
-            action = R.RESTART if whole or not names else R.SIGNAL
-            report = reloader.run(R.Decision(action, names))
-            app.ui.emit(TAG_RELOAD_OK if report.ok else TAG_RELOAD_FAILED, report.summary())
-            if report.failure:
-                for line in report.failure.lines[-30:]:
-                    app.ui.detail(line)
-            return EXIT_OK if report.ok else EXIT_FAILED
-        app.engine().compose_restart(ws.target(), [name])
-        app.ui.info(f"restarted {name}")
-        return EXIT_OK
-    finally:
-        reloader.close()
+    with CheckoutLock(ws.root, "restart"):
+        # Nothing to restart is an error now, not a wait: a restart that waited for a stack
+        # someone else starts later would report that start as its own reload.
+        everything = ensure_ours(app.engine().containers(plan.project_name), plan.project_name, ws.project_dir, "restart")
+        found = [c for c in everything if c.service == name]
+        if not any(c.running for c in found):
+            what = "does not exist" if not found else f"is {found[0].state}"
+            raise DevenvError(f"the {name} container of project {plan.project_name} {what}: nothing to restart",
+                              fix="start the stack with `devenv up`")
+        reloader = Reloader(plan, ws.target(), app.engine(), ws.root, reload_timeout=ws.settings["server.reload_timeout"],
+                            kill_after=ws.settings["reload.kill_after"])
+        try:
+            if name == plan.service:
+                names = frozenset(p.name for p in plan.processes)
+                action = R.RESTART if whole or not names else R.SIGNAL
+                report = reloader.run(R.Decision(action, names))
+                app.ui.emit(TAG_RELOAD_OK if report.ok else TAG_RELOAD_FAILED, report.summary())
+                if report.failure:
+                    for line in report.failure.lines[-30:]:
+                        app.ui.detail(line)
+                return EXIT_OK if report.ok else EXIT_FAILED
+            app.engine().compose_restart(ws.target(), [name])
+            app.ui.info(f"restarted {name}")
+            return EXIT_OK
+        finally:
+            reloader.close()

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..app import state
 from ..app.context import AppContext
+from ..app.owner import ensure_ours
 from ..app.ui import table, to_json
 from ..core.errors import EXIT_OK
 from ..core.plan import CACHE_DIR
@@ -26,7 +27,7 @@ def run(app: AppContext, *, as_json: bool = False) -> int:
     ws = app.workspace()
     det = ws.detection
     project = det.project  # as compose names it, without asking compose (a 100+ ms subprocess)
-    containers = app.engine().containers(project)
+    containers = ensure_ours(app.engine().containers(project), project, ws.project_dir, "status")
     service = ws.settings["compose.service"] or next(
         (s for s in det.server_candidates if any(c.service == s for c in containers)), det.server_candidates[0])
     data = collect(ws.root, project, service, containers, state.load(ws.root))

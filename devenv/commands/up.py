@@ -8,6 +8,8 @@ from pathlib import Path
 from ..app import preflight as P
 from ..app import state
 from ..app.context import AppContext
+from ..app.lock import WATCHING, CheckoutLock
+from ..app.owner import ensure_ours
 from ..app.ui import TAG_READY, TAG_UP, UI, Progress
 from ..app.workspace import Workspace
 from ..core.errors import EXIT_OK, DevenvError, EngineError, Interrupted, UnhealthyError
@@ -22,10 +24,14 @@ from ..loop.session import watch_until_stopped
 def run(app: AppContext, *, detach: bool = False, debug: bool = False, recreate: bool = False,
         force: bool = False, timeout: float | None = None) -> int:
     started = time.monotonic()
-    ui = app.ui
     ws = app.workspace()
-    if not detach:
-        state.ensure_single_watcher(ws.root)
+    with CheckoutLock(ws.root, "up") as lock:
+        return _up(app, ws, lock, started, detach=detach, debug=debug, recreate=recreate, force=force, timeout=timeout)
+
+
+def _up(app: AppContext, ws: Workspace, lock: CheckoutLock, started: float, *, detach: bool, debug: bool,
+        recreate: bool, force: bool, timeout: float | None) -> int:
+    ui = app.ui
     engine = app.engine()
     plan = ws.plan(debug=debug)
     had_containers = bool(preflight(ws, plan, ui))
@@ -63,6 +69,7 @@ def run(app: AppContext, *, detach: bool = False, debug: bool = False, recreate:
         ui.emit(TAG_READY, ready)
         ui.info("not watching (--detach): run `devenv watch` to reload on save, `devenv down` to stop")
         return EXIT_OK
+    lock.set_phase(WATCHING)
     watch_until_stopped(app, ws, plan, ready=ready)
     return EXIT_OK
 
@@ -92,7 +99,8 @@ def preflight(ws: Workspace, plan: Plan, ui: UI) -> list[ContainerState]:
     _enforce(P.check_compose(engine), ui, engine=True)
     _enforce(P.check_line_endings(ws.root), ui)
     _enforce(P.check_release(ws.detection), ui)
-    containers = engine.containers(plan.project_name)
+    _repair_networks(engine, plan.project_name, ui)
+    containers = ensure_ours(engine.containers(plan.project_name), plan.project_name, ws.project_dir, "up")
     ours = {port for c in containers if c.running for (_cport, _ip, port) in c.ports}
     uses = P.published_ports(ws.model())
     if plan.debug_port:
@@ -100,6 +108,19 @@ def preflight(ws: Workspace, plan: Plan, ui: UI) -> list[ContainerState]:
     for check in P.check_ports(uses, ours):
         _enforce(check, ui)
     return containers
+
+
+def _repair_networks(engine, project: str, ui: UI) -> None:
+    """Remove the empty duplicates of the project's networks, which make every compose `up` fail."""
+    remove, stuck = P.networks_to_remove(engine.networks(project))
+    if stuck:
+        raise EngineError(f"network {stuck[0]} exists more than once and containers use several copies; compose refuses it as ambiguous",
+                          fix=f"devenv down (then remove what is left: docker network ls --filter name={stuck[0]}), then devenv up")
+    for n in remove:
+        engine.remove_network(n.id)
+    if remove:
+        names = ", ".join(sorted({n.name for n in remove}))
+        ui.warn(f"removed {len(remove)} empty duplicate network(s) named {names} (left by two `up` at once)")
 
 
 def _enforce(check: P.Check, ui: UI, *, engine: bool = False) -> None:

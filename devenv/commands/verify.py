@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..app.context import AppContext
+from ..app.owner import ensure_ours
 from ..app.ui import to_json
 from ..core import rules as R
 from ..core.errors import EXIT_FAILED, EXIT_OK, DevenvError
@@ -23,6 +24,7 @@ from ..loop.reloader import Reloader
 def run(app: AppContext, *, as_json: bool = False) -> int:
     ws = app.workspace()
     plan = ws.plan()
+    ensure_ours(app.engine().containers(plan.project_name), plan.project_name, ws.project_dir, "verify")
     reloader = Reloader(plan, ws.target(), app.engine(), ws.root, reload_timeout=ws.settings["server.reload_timeout"],
                         kill_after=ws.settings["reload.kill_after"])
     result: dict[str, Any] = {"service": plan.service, "mounts": {}, "restart": None, "verified": False}

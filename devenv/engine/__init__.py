@@ -5,6 +5,6 @@ Every ``docker`` / ``docker compose`` call devenv makes goes through an
 Importing this package imports no Docker library.
 """
 
-from .protocol import PROJECT_LABEL, SERVICE_LABEL, Agent, ContainerState, Engine, EngineInfo, MountState, Target
+from .protocol import PROJECT_LABEL, SERVICE_LABEL, WORKING_DIR_LABEL, Agent, ContainerState, Engine, EngineInfo, MountState, NetworkState, Target
 
-__all__ = ["PROJECT_LABEL", "SERVICE_LABEL", "Agent", "ContainerState", "Engine", "EngineInfo", "MountState", "Target"]
+__all__ = ["PROJECT_LABEL", "SERVICE_LABEL", "WORKING_DIR_LABEL", "Agent", "ContainerState", "Engine", "EngineInfo", "MountState", "NetworkState", "Target"]

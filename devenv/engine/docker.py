@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, Sequence
 from ..core.errors import EXIT_USAGE, CommandFailed, EngineError
 from .agent import ExecAgent
 from .failures import compose_failure, current_context, engine_unreachable
-from .protocol import PROJECT_LABEL, SERVICE_LABEL, ContainerState, EngineInfo, MountState, Target
+from .protocol import PROJECT_LABEL, SERVICE_LABEL, ContainerState, EngineInfo, MountState, NetworkState, Target
 from .shield import sigint_blocked
 
 
@@ -75,6 +75,28 @@ class DockerEngine:
             return []  # removed between the list and the inspect
         except sdk_errors() as e:
             raise engine_unreachable(str(e)) from None
+
+    def networks(self, project: str) -> list[NetworkState]:
+        """The project's networks (compose labels them), with how many containers each has."""
+        import docker
+
+        out = []
+        try:
+            for n in self._client().api.networks(filters={"label": [f"{PROJECT_LABEL}={project}"]}):
+                try:
+                    full = self._client().api.inspect_network(n["Id"])
+                except docker.errors.NotFound:
+                    continue
+                out.append(NetworkState(full["Id"], full.get("Name", ""), len(full.get("Containers") or {}), str(full.get("Created", ""))))
+        except sdk_errors() as e:
+            raise engine_unreachable(str(e)) from None
+        return out
+
+    def remove_network(self, network_id: str) -> None:
+        try:
+            self._client().api.remove_network(network_id)
+        except sdk_errors() as e:
+            raise EngineError(f"cannot remove network {network_id[:12]}: {e}") from None
 
     def exec(self, container: str, argv: Sequence[str], *, workdir: str | None = None) -> tuple[int, str]:
         try:

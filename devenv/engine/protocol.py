@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"  # compose sets it on every container: the project folder
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,16 @@ class ContainerState:
 
 
 @dataclass(frozen=True)
+class NetworkState:
+    """One network of a project, as the engine lists it."""
+
+    id: str
+    name: str
+    containers: int  # how many containers are attached
+    created: str = ""
+
+
+@dataclass(frozen=True)
 class EngineInfo:
     server_version: str
     api_version: str
@@ -91,6 +102,8 @@ class Engine(Protocol):
     def compose_logs(self, target: Target, services: Sequence[str], *, follow: bool, tail: str | None,
                      since: float | None = None) -> Iterator[str]: ...
     def containers(self, project: str, service: str | None = None) -> list[ContainerState]: ...
+    def networks(self, project: str) -> list[NetworkState]: ...
+    def remove_network(self, network_id: str) -> None: ...
     def exec(self, container: str, argv: Sequence[str], *, workdir: str | None = None) -> tuple[int, str]: ...
     def copy_in(self, container: str, folder: str, files: dict[str, bytes]) -> None: ...
     def interactive(self, container: str, argv: Sequence[str], *, workdir: str | None = None) -> int: ...

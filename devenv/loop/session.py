@@ -49,6 +49,7 @@ class WatchSession:
         self._container_reported: str | None = None
         self._printed_failure: tuple[str, str] | None = None
         self._saved_processes: list[tuple] | None = None
+        self.stack_removed = False
 
     def _replanned(self) -> tuple[Plan, Target]:
         assert self._replan is not None
@@ -194,6 +195,12 @@ class WatchSession:
         except DevenvError as e:
             self.ui.emit(TAG_RELOAD_FAILED, f"web/src -> web UI build: {e.message}")
 
+    def _project_has_containers(self) -> bool:
+        try:
+            return bool(self.engine.containers(self.plan.project_name))
+        except EngineError:
+            return True  # cannot tell: keep the old behaviour
+
     def idle_check(self) -> None:
         """Notice a server container killed, or an engine gone, and bring the stack back."""
         try:
@@ -209,6 +216,14 @@ class WatchSession:
         if container is not None and container.state in ("running", "restarting"):
             self._container_reported = None
             self.check_processes()
+            return
+        if container is None and not self._project_has_containers():
+            # `docker compose down` (or `devenv down` from elsewhere) removed the whole stack:
+            # starting it again would undo what the user asked for.
+            self.ui.warn(f"the stack of project {self.plan.project_name} was removed (docker compose down?); "
+                         "stopped watching, not starting it again")
+            self.stack_removed = True
+            self.stop.set()
             return
         what = "is gone" if container is None else f"is {container.state} (exit code {container.exit_code})"
         if self._container_reported != what:
@@ -275,5 +290,12 @@ def watch_until_stopped(app: "AppContext", ws: Workspace, plan: Plan, *, ready: 
     with stop_on_signals() as stop:
         session = WatchSession(ws, plan, engine, app.ui, stop, replan=replan)
         session.run(ready=ready)
-    why = f" ({stop.reason})" if stop.reason else ""
-    app.ui.info(f"stopped watching{why}; the stack is still running (`devenv down` stops it, `devenv watch` resumes)")
+    by = state.load(ws.root).get("stopped_by")
+    if isinstance(by, dict) and by.get("watcher") == os.getpid():
+        state.update(ws.root, stopped_by=None)
+        app.ui.info(f"stopped watching: `devenv {by.get('command', 'down')}` (process {by.get('pid')}) is stopping the stack")
+    elif session.stack_removed:
+        app.ui.info("stopped watching; `devenv up` starts the stack again")
+    else:
+        why = f" ({stop.reason})" if stop.reason else ""
+        app.ui.info(f"stopped watching{why}; the stack is still running (`devenv down` stops it, `devenv watch` resumes)")

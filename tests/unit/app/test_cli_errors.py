@@ -117,17 +117,20 @@ def assert_commands_exist(text: str) -> None:
 
 
 def test_the_already_watching_fix_names_only_real_commands(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "devenv-watch-standin"])
+    from devenv.app.lock import WATCHING, CheckoutLock
+
+    (tmp_path / ".devenv").mkdir()
+    watcher = CheckoutLock(tmp_path, "watch")
+    watcher.acquire()
+    watcher.set_phase(WATCHING)
     try:
-        state.update(tmp_path, watch_pid=proc.pid)
         with pytest.raises(DevenvError) as refused:
-            state.ensure_single_watcher(tmp_path)
+            CheckoutLock(tmp_path, "up").acquire()
     finally:
-        proc.kill()
-        proc.wait()
+        watcher.release()
     fix = refused.value.fix or ""
     assert "watch --detach" not in fix and "start this one with --detach" not in fix
-    assert f"kill {proc.pid}" in fix
+    assert f"kill {os.getpid()}" in fix
     assert_commands_exist(fix)
 
 

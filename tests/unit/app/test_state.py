@@ -1,34 +1,30 @@
-"""devenv's run state: one watcher per checkout."""
+"""devenv's run state: which watcher wrote it (one watcher per checkout is the lock's job: test_lock.py)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-import pytest
-
 from devenv.app import state
-from devenv.core.errors import DevenvError
 
 
-def test_a_live_devenv_watcher_blocks_a_second_one(tmp_path):
+def test_a_live_devenv_watcher_is_alive_until_it_exits(tmp_path):
     # A process whose command line says devenv, standing in for a running `devenv up`.
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "devenv-watch-standin"])
     try:
         state.update(tmp_path, watch_pid=proc.pid)
-        with pytest.raises(DevenvError, match="already watching"):
-            state.ensure_single_watcher(tmp_path)
+        assert state.watcher_alive(state.load(tmp_path))
     finally:
         proc.kill()
         proc.wait()
-    state.ensure_single_watcher(tmp_path)  # gone: no longer blocks
+    assert not state.watcher_alive(state.load(tmp_path))
 
 
-def test_a_reused_pid_of_another_program_does_not_block(tmp_path):
+def test_a_reused_pid_of_another_program_is_not_a_watcher(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         state.update(tmp_path, watch_pid=proc.pid)
-        state.ensure_single_watcher(tmp_path)
+        assert not state.watcher_alive(state.load(tmp_path))
     finally:
         proc.kill()
         proc.wait()
@@ -36,4 +32,4 @@ def test_a_reused_pid_of_another_program_does_not_block(tmp_path):
 
 def test_no_state_no_watcher(tmp_path):
     assert state.load(tmp_path) == {}
-    state.ensure_single_watcher(tmp_path)
+    assert not state.watcher_alive({})
