@@ -48,7 +48,7 @@ class FakeEngine:
     def __init__(self, config: ConfigSource = None, *, containers: Sequence[ContainerState] = (),
                  exec_result: tuple[int, str] | Callable[[str, Sequence[str]], tuple[int, str]] = (0, ""),
                  logs: str = "", agent: Any = None,
-                 interactive: int = 0, images: Sequence[str] | None = None) -> None:
+                 interactive: int = 0, images: Sequence[str] | None = None, podman: bool = False) -> None:
         self.calls: list[Call] = []
         self.config = compose_config if config is None else config
         self.containers_result = list(containers)
@@ -58,6 +58,7 @@ class FakeEngine:
         self.interactive_result = interactive
         self.images = None if images is None else set(images)  # None: every image is present
         self.version = "2.40.3"
+        self.podman = podman
 
     def _record(self, name: str, *args: Any, **kwargs: Any) -> None:
         self.calls.append(Call(name, args, kwargs))
@@ -68,6 +69,8 @@ class FakeEngine:
 
     def info(self) -> EngineInfo:
         self._record("info")
+        if self.podman:
+            return EngineInfo("4.3.1", "1.41", "debian", "fake", True, (), "/var/lib/containers/storage", "unix:///run/podman/podman.sock")
         return EngineInfo("28.0.0", "1.48", "FakeOS", "fake", False, (), "/var/lib/docker", "default")
 
     def compose_version(self) -> str:
@@ -83,11 +86,11 @@ class FakeEngine:
             return copy.deepcopy(dict(source(target)))
         return copy.deepcopy(dict(source))
 
-    def compose_up(self, target, services=(), *, force_recreate=False, no_deps=False, on_line=None) -> None:
-        self._record("compose_up", target, tuple(services), force_recreate=force_recreate, no_deps=no_deps)
+    def compose_up(self, target, services=(), *, force_recreate=False, no_deps=False, no_recreate=False, on_line=None) -> None:
+        self._record("compose_up", target, tuple(services), force_recreate=force_recreate, no_deps=no_deps, no_recreate=no_recreate)
 
-    def compose_down(self, target: Target, *, volumes: bool = False) -> None:
-        self._record("compose_down", target, volumes=volumes)
+    def compose_down(self, target: Target, *, volumes: bool = False, timeout: int = 10) -> None:
+        self._record("compose_down", target, volumes=volumes, timeout=timeout)
 
     def compose_restart(self, target: Target, services: Sequence[str], timeout: int | None = None) -> None:
         self._record("compose_restart", target, tuple(services), timeout=timeout)
