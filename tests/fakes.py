@@ -49,7 +49,7 @@ class FakeEngine:
     def __init__(self, config: ConfigSource = None, *, containers: Sequence[ContainerState] = (),
                  exec_result: tuple[int, str] | Callable[[str, Sequence[str]], tuple[int, str]] = (0, ""),
                  logs: str = "", agent: Any = None,
-                 interactive: int = 0, images: Sequence[str] | None = None) -> None:
+                 interactive: int = 0, images: Sequence[str] | None = None, podman: bool = False) -> None:
         self.calls: list[Call] = []
         self.config = compose_config if config is None else config
         self.containers_result = list(containers)
@@ -61,6 +61,7 @@ class FakeEngine:
         self.version = "2.40.3"
         self.image_contents: dict[str, dict[str, bytes]] = {}  # image ref -> {absolute path: bytes}; unknown: no id
         self.networks_result: list[NetworkState] = []
+        self.podman = podman
 
     def bake(self, ref: str, files: Mapping[str, bytes]) -> None:
         """Give the image ``ref`` files (absolute paths in the image) that image_files and image_extract see."""
@@ -75,6 +76,8 @@ class FakeEngine:
 
     def info(self) -> EngineInfo:
         self._record("info")
+        if self.podman:
+            return EngineInfo("4.3.1", "1.41", "debian", "fake", True, (), "/var/lib/containers/storage", "unix:///run/podman/podman.sock")
         return EngineInfo("28.0.0", "1.48", "FakeOS", "fake", False, (), "/var/lib/docker", "default")
 
     def compose_version(self) -> str:
@@ -90,11 +93,11 @@ class FakeEngine:
             return copy.deepcopy(dict(source(target)))
         return copy.deepcopy(dict(source))
 
-    def compose_up(self, target, services=(), *, force_recreate=False, no_deps=False, on_line=None) -> None:
-        self._record("compose_up", target, tuple(services), force_recreate=force_recreate, no_deps=no_deps)
+    def compose_up(self, target, services=(), *, force_recreate=False, no_deps=False, no_recreate=False, on_line=None) -> None:
+        self._record("compose_up", target, tuple(services), force_recreate=force_recreate, no_deps=no_deps, no_recreate=no_recreate)
 
-    def compose_down(self, target: Target, *, volumes: bool = False) -> None:
-        self._record("compose_down", target, volumes=volumes)
+    def compose_down(self, target: Target, *, volumes: bool = False, timeout: int = 10) -> None:
+        self._record("compose_down", target, volumes=volumes, timeout=timeout)
 
     def compose_restart(self, target: Target, services: Sequence[str], timeout: int | None = None) -> None:
         self._record("compose_restart", target, tuple(services), timeout=timeout)

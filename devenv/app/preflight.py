@@ -12,7 +12,7 @@ import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from ..core.detect import ENTRYPOINT, Detection
 from ..core.errors import EngineError
@@ -42,8 +42,6 @@ def check_engine(engine: Engine) -> tuple[Check, EngineInfo | None]:
         return Check("engine", FAIL, e.message, e.fix or ""), None
     kind = "Podman" if info.is_podman else "Docker"
     msg = f"{kind} {info.server_version} (API {info.api_version}) on {info.os}, context {info.context}"
-    if info.is_podman:
-        return Check("engine", WARN, msg + ": Podman answers the Docker API", "devenv is tested with Docker; init: true and bind mounts behave alike on Podman 4+"), info
     return Check("engine", PASS, msg), info
 
 
@@ -219,3 +217,79 @@ def networks_to_remove(networks: Iterable[NetworkState]) -> tuple[list[NetworkSt
             continue
         remove += [n for n in copies[1:] if n.containers == 0]  # copies[0]: the one in use, else the oldest
     return remove, stuck
+
+
+@dataclass(frozen=True)
+class Host:
+    """What the Podman checks read from the machine the engine runs on; tests pass their own."""
+
+    read: Callable[[str], str | None]
+    exists: Callable[[str], bool]
+    systemd: bool
+
+    @classmethod
+    def local(cls) -> "Host":
+        def read(path: str) -> str | None:
+            try:
+                return Path(path).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                return None
+
+        return cls(read, os.path.exists, os.path.isdir("/run/systemd/system"))
+
+
+def check_podman(model: ComposeModel, info: EngineInfo, host: Host, *, server_init: bool = False,
+                 local: bool = True) -> list[Check]:
+    """Podman's traps for this stack (see :mod:`devenv.core.podman`); nothing on Docker.
+
+    ``local``: the engine runs on this machine (a unix socket), so its files can be read here.
+    """
+    from ..core import podman as PM
+
+    if not info.is_podman:
+        return []
+    checks = [Check("podman", PASS, f"Podman {info.server_version} through its Docker API ({info.context}); "
+                                    "compose v2 drives it as it drives Docker (`podman compose` 4.7+ runs the same docker-compose)")]
+    short = PM.short_names(model)
+    if short and local:
+        registries = PM.search_registries(host.read(PM.REGISTRIES_CONF))
+        if not registries:
+            names = ", ".join(f"{svc}: {image}" for svc, image in short)
+            checks.append(Check(
+                "short names", WARN,
+                f"images named without a registry and no unqualified-search-registries in {PM.REGISTRIES_CONF}: {names}; "
+                "Podman cannot pull them and may resolve them to a local image with the same last name",
+                'name them fully (docker.io/library/mysql:8.0.39, docker.io/infiniflow/ragflow:...), or set '
+                f'unqualified-search-registries = ["docker.io"] in {PM.REGISTRIES_CONF}'))
+        else:
+            checks.append(Check("short names", PASS, f"short image names are looked up in {', '.join(registries)}"))
+    wants_init = server_init or any(s.init for s in model.services.values())
+    if wants_init and local:
+        configured = PM.init_path(host.read(p) for p in PM.CONTAINERS_CONFS)
+        candidates = (configured,) if configured else PM.DEFAULT_INIT_PATHS
+        found = next((p for p in candidates if host.exists(p)), None)
+        if found:
+            checks.append(Check("catatonit", PASS, f"init: true uses {found}"))
+        else:
+            where = f"init_path {configured} (containers.conf)" if configured else " or ".join(PM.DEFAULT_INIT_PATHS[:1])
+            checks.append(Check("catatonit", FAIL, f"init: true needs catatonit, and {where} is missing: the containers will not start",
+                                "install it (Debian/Ubuntu: sudo apt-get install catatonit; Fedora: sudo dnf install catatonit), "
+                                "or set init_path in /etc/containers/containers.conf"))
+    checked = PM.healthchecked(model)
+    if checked and local and not host.systemd:
+        checks.append(Check("healthchecks", WARN,
+                            f"no systemd here: Podman runs healthchecks from systemd timers, so {', '.join(checked)} stay "
+                            "\"starting\" and depends_on: service_healthy waits until it fails",
+                            "run `podman healthcheck run <container>` every second or so (scripts/podman_health_pump.sh does), "
+                            "or run Podman where systemd runs"))
+    split = PM.split_cmd_healthchecks(model)
+    if split:
+        checks.append(Check("healthcheck form", WARN,
+                            f"{', '.join(split)}: healthcheck test is a CMD list with spaces in an argument; Podman splits it at the spaces",
+                            'write it as ["CMD-SHELL", "the whole command"]'))
+    internal = PM.uses_host_docker_internal(model)
+    if internal:
+        checks.append(Check("host.docker.internal", WARN,
+                            f"{', '.join(internal)} use host.docker.internal, which Podman before 4.7 does not resolve",
+                            "use host.containers.internal on Podman, or add extra_hosts with the host's address"))
+    return checks

@@ -56,6 +56,9 @@ def collect(app: AppContext) -> list[P.Check]:
             checks.extend(P.check_ports(P.published_ports(ws.model()), ours))
             checks.append(_image(engine, det.image, info))
             checks.append(P.check_networks(engine.networks(plan.project_name)))
+            host = os.environ.get("DOCKER_HOST", "")
+            checks.extend(P.check_podman(ws.model(), info, P.Host.local(), server_init=plan.init,
+                                         local=not host or host.startswith("unix://")))
     checks.append(_inotify(ws.root, ws.settings["watch.ignore"]))
     checks.append(P.check_disk(ws.root, info))
     checks.append(_caches(ws.root))

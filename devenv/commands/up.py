@@ -16,7 +16,7 @@ from ..core.errors import EXIT_OK, DevenvError, EngineError, Interrupted, Unheal
 from ..core.override import State
 from ..core.plan import CACHE_DIR, Plan
 from ..core.tracebacks import Failure
-from ..engine import ContainerState, Engine
+from ..engine import ContainerState, Engine, EngineInfo
 from ..loop.gate import StartMonitor, StartPhases, wait_healthy
 from ..loop.session import watch_until_stopped
 
@@ -34,16 +34,21 @@ def _up(app: AppContext, ws: Workspace, lock: CheckoutLock, started: float, *, d
     ui = app.ui
     engine = app.engine()
     plan = ws.plan(debug=debug)
-    had_containers = bool(preflight(ws, plan, ui))
+    containers, info = preflight(ws, plan, ui)
+    had_containers = bool(containers)
     for warning in plan.warnings:
         ui.warn(warning)
     result = ws.write_override(plan, force=force)
+    keep = keep_running(info, containers, recreate=recreate, override_changed=result.state is not State.CURRENT)
     ui.emit(TAG_UP, f"starting project {plan.project_name}: {plan.service} ({plan.release.label}) in dev mode")
+    if keep:
+        ui.info("Podman: the containers that run are kept as they are (compose would recreate them all there); "
+                "`devenv up --recreate` applies compose file changes")
     compose_began = time.time()
     try:
         try:
             with Progress(ui, "docker compose up") as progress:
-                engine.compose_up(ws.target(), [], force_recreate=recreate, on_line=progress.update)
+                engine.compose_up(ws.target(), [], force_recreate=recreate, no_recreate=keep, on_line=progress.update)
         except DevenvError:
             if not had_containers and result.state is State.MISSING:
                 _roll_back(ws, result.created)
@@ -88,13 +93,31 @@ def _with_baked_files(ws: Workspace, plan: Plan, engine, ui: UI) -> Plan:
     return fresh
 
 
-def preflight(ws: Workspace, plan: Plan, ui: UI) -> list[ContainerState]:
+def keep_running(info: EngineInfo | None, containers: list[ContainerState], *, recreate: bool, override_changed: bool) -> bool:
+    """Whether ``compose up`` must leave the project's existing containers alone (``--no-recreate``).
+
+    On Podman, compose sees every container's networks as changed (Podman's Docker API reports
+    network ids that do not match) and recreates the whole stack on each ``up``: a database restart
+    for nothing. So when the stack already runs there and devenv's override did not change, keep it.
+
+    >>> from devenv.engine import EngineInfo
+    >>> podman = EngineInfo("4.3.1", "1.41", "debian", "h", True, (), "", "")
+    >>> keep_running(podman, [], recreate=False, override_changed=False)
+    False
+    """
+    if info is None or not info.is_podman or recreate or override_changed:
+        return False
+    return any(c.running for c in containers)
+
+
+def preflight(ws: Workspace, plan: Plan, ui: UI) -> tuple[list[ContainerState], EngineInfo | None]:
     """Refuse to start when something is sure to fail; warn about what might.
 
-    Returns the project's containers as they were before devenv touched anything.
+    Returns the project's containers as they were before devenv touched anything, and what the
+    engine said about itself.
     """
     engine = ws.engine
-    check, _info = P.check_engine(engine)
+    check, info = P.check_engine(engine)
     _enforce(check, ui, engine=True)
     _enforce(P.check_compose(engine), ui, engine=True)
     _enforce(P.check_line_endings(ws.root), ui)
@@ -107,7 +130,7 @@ def preflight(ws: Workspace, plan: Plan, ui: UI) -> list[ContainerState]:
         uses.append(P.PortUse("127.0.0.1", plan.debug_port, f"{plan.service} debugger"))
     for check in P.check_ports(uses, ours):
         _enforce(check, ui)
-    return containers
+    return containers, info
 
 
 def _repair_networks(engine, project: str, ui: UI) -> None:

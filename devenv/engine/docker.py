@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, Sequence
 from ..core.errors import EXIT_USAGE, CommandFailed, EngineError
 from .agent import ExecAgent
 from .failures import compose_failure, current_context, engine_unreachable
-from .protocol import PROJECT_LABEL, SERVICE_LABEL, ContainerState, EngineInfo, MountState, NetworkState, Target
+from .protocol import PROJECT_LABEL, SERVICE_LABEL, STOP_TIMEOUT, ContainerState, EngineInfo, MountState, NetworkState, Target
 from .shield import sigint_blocked
 
 
@@ -258,11 +258,11 @@ class DockerEngine:
             e.exit_code = EXIT_USAGE
             raise
 
-    def compose_up(self, target, services=(), *, force_recreate=False, no_deps=False, on_line=None) -> None:
+    def compose_up(self, target, services=(), *, force_recreate=False, no_deps=False, no_recreate=False, on_line=None) -> None:
         def up() -> None:
             output = self._compose(target).compose.up(
-                list(services) or None, detach=True, force_recreate=force_recreate, dependencies=not no_deps,
-                stream_logs=True, color=False,
+                list(services) or None, detach=True, force_recreate=force_recreate, recreate=not no_recreate,
+                dependencies=not no_deps, stream_logs=True, color=False,
             )
             for _source, line in output:
                 if on_line is not None:
@@ -270,11 +270,15 @@ class DockerEngine:
 
         self._run("docker compose up failed", up, hint="see the lines above; `devenv doctor` checks the usual causes")
 
-    def compose_down(self, target: Target, *, volumes: bool = False) -> None:
-        self._run("docker compose down failed", lambda: self._compose(target).compose.down(volumes=volumes, quiet=True))
+    def compose_down(self, target: Target, *, volumes: bool = False, timeout: int = STOP_TIMEOUT) -> None:
+        # Always an explicit timeout: containers that Podman's Docker API created carry StopTimeout 0,
+        # so compose's default would SIGKILL a database mid-write.
+        self._run("docker compose down failed",
+                  lambda: self._compose(target).compose.down(volumes=volumes, quiet=True, timeout=timeout))
 
     def compose_restart(self, target: Target, services: Sequence[str], timeout: int | None = None) -> None:
-        self._run("docker compose restart failed", lambda: self._compose(target).compose.restart(list(services), timeout=timeout))
+        seconds = STOP_TIMEOUT if timeout is None else timeout  # explicit, as for down
+        self._run("docker compose restart failed", lambda: self._compose(target).compose.restart(list(services), timeout=seconds))
 
     def compose_logs(self, target: Target, services: Sequence[str], *, follow: bool, tail: str | None,
                      since: float | None = None) -> Iterator[str]:
@@ -331,7 +335,7 @@ def _state(raw: dict[str, Any]) -> ContainerState:
         name=str(raw.get("Name", "")).lstrip("/"),
         service=labels.get(SERVICE_LABEL, ""),
         state=state.get("Status", "unknown"),
-        health=(state.get("Health") or {}).get("Status"),
+        health=(state.get("Health") or {}).get("Status") or None,  # Podman says "" where Docker says nothing
         started_at=_parse_time(state.get("StartedAt")),
         restart_count=int(raw.get("RestartCount", 0) or 0),
         exit_code=int(state.get("ExitCode", 0) or 0),

@@ -7,7 +7,7 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..core.errors import CommandFailed, EngineError
 
@@ -20,14 +20,52 @@ def current_context() -> str:
         return "default"
 
 
-def engine_unreachable(detail: str) -> EngineError:
-    host = os.environ.get("DOCKER_HOST")
+def podman_sockets(env: Mapping[str, str] | None = None, exists: Callable[[str], bool] = os.path.exists) -> list[str]:
+    """Podman's Docker-compatible sockets that exist here: rootless first, then rootful.
+
+    >>> podman_sockets({"XDG_RUNTIME_DIR": "/run/user/1000"}, exists=lambda p: True)
+    ['/run/user/1000/podman/podman.sock', '/run/podman/podman.sock']
+    """
+    env = os.environ if env is None else env
+    runtime = env.get("XDG_RUNTIME_DIR") or (f"/run/user/{os.getuid()}" if hasattr(os, "getuid") else "")
+    candidates = ([f"{runtime}/podman/podman.sock"] if runtime else []) + ["/run/podman/podman.sock"]
+    return [c for c in candidates if exists(c)]
+
+
+def engine_unreachable(detail: str, env: Mapping[str, str] | None = None,
+                       sockets: Callable[[], list[str]] = podman_sockets) -> EngineError:
+    """The error for an engine that does not answer, naming Podman where Podman is meant or present.
+
+    >>> e = engine_unreachable("", {"DOCKER_HOST": "unix:///run/podman/podman.sock"})
+    >>> e.message
+    'cannot reach the Podman engine (DOCKER_HOST=unix:///run/podman/podman.sock)'
+    """
+    env = os.environ if env is None else env
+    host = env.get("DOCKER_HOST")
     where = f"DOCKER_HOST={host}" if host else f"docker context {current_context()!r}"
+    details = [detail.splitlines()[0][:300]] if detail else []
+    if host and "podman" in host:
+        return EngineError(
+            f"cannot reach the Podman engine ({where})",
+            fix="start Podman's API service: `systemctl --user start podman.socket` (rootless), "
+            "`sudo systemctl start podman.socket` (rootful), or without systemd "
+            f"`podman system service --time=0 {host} &`; check with `docker info`",
+            details=details,
+        )
+    found = [] if host else sockets()
+    if found:
+        return EngineError(
+            f"cannot reach the Docker engine ({where}), but Podman's socket is there: {found[0]}",
+            fix=f"to use Podman: export DOCKER_HOST=unix://{found[0]} (and DOCKER_BUILDKIT=0); "
+            "or start Docker and check `docker info`",
+            details=details,
+        )
     return EngineError(
-        f"cannot reach the Docker engine ({where})",
-        fix="start Docker (Docker Desktop, or `sudo systemctl start docker`), check `docker info`, "
-        "and that your user may use the socket (the docker group)",
-        details=[detail.splitlines()[0][:300]] if detail else [],
+        f"cannot reach the container engine ({where})",
+        fix="start Docker (Docker Desktop, or `sudo systemctl start docker`) and check `docker info`, "
+        "and that your user may use the socket (the docker group); for Podman, point DOCKER_HOST at its socket "
+        "(unix://$XDG_RUNTIME_DIR/podman/podman.sock rootless, unix:///run/podman/podman.sock rootful)",
+        details=details,
     )
 
 
@@ -41,7 +79,7 @@ def compose_failure(what: str, argv: Sequence[Any], rc: int | None, stdout: str,
             fix="install the compose plugin (Docker Desktop has it; on Linux: the docker-compose-plugin package, "
             "or https://docs.docker.com/compose/install/linux/), then check `docker compose version`",
         )
-    if "Cannot connect to the Docker daemon" in text or "error during connect" in text:
+    if "Cannot connect to the Docker daemon" in text or "error during connect" in text or "connect: no such file or directory" in text:
         return engine_unreachable(stderr.strip())
     if "port is already allocated" in text or "address already in use" in text:
         hint = "another program or container holds that port: stop it, or change the port in docker/.env; `devenv doctor` names it"

@@ -211,7 +211,7 @@ class WatchSession:
                 self._engine_down = True
             return
         if self._engine_down:
-            self.ui.info("the Docker engine is back")
+            self.ui.info("the engine is back")
             self._engine_down = False
         if container is not None and container.state in ("running", "restarting"):
             self._container_reported = None
@@ -232,7 +232,9 @@ class WatchSession:
         report = ReloadReport((), "start the container", cause=f"the {self.plan.service} container {what}")
         started = time.time()
         try:
-            self.engine.compose_up(self.reloader.target, [self.plan.service], on_line=lambda line: None)
+            # --no-recreate: start what exists as it is, and leave the running dependencies alone
+            # (on Podman compose would otherwise recreate them all).
+            self.engine.compose_up(self.reloader.target, [self.plan.service], no_recreate=True, on_line=lambda line: None)
             self.reloader.await_container(time.monotonic(), started, report)
         except DevenvError as e:
             report.error = e.message
