@@ -33,7 +33,7 @@ import threading
 import time
 
 RUN_DIR = os.environ.get("DEVENV_WARM_RUN") or "/tmp/devenv-warm"  # sockets and status (lost with the container)
-STATE_DIR = os.environ.get("DEVENV_WARM_STATE") or "/root/.cache/devenv-warm"  # module lists (a mounted cache)
+STATE_DIR = os.environ.get("DEVENV_WARM_STATE") or "/devenv-warm"  # module lists (bind-mounted from .devenv/warm)
 # devenv leaves this before it SIGTERMs a shim to replace the process: the child is killed at once.
 REPLACE_MARKER = "/tmp/devenv-replace-%d"
 RELAYED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)

@@ -158,7 +158,8 @@ def test_the_fast_path_forks_a_child_that_imports_only_the_project_fresh(tree):
     p = tree.shim()
     child = tree.ready(p)
     last = tree.last()
-    assert last["mode"] == "warm" and last["child"] == child and last["pid"] == p.pid
+    assert last["mode"] == "warm", (last, parent, {f.name: f.read_text()[:300] for f in tree.run_dir.iterdir()})
+    assert last["child"] == child and last["pid"] == p.pid
     assert child != p.pid and child in children_of(parent["pid"])
     imports = tree.imports()
     # fakelib: imported by the cold start and once by the parent, never by the warm child;
