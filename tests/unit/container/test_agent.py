@@ -44,15 +44,21 @@ def running():
     a.close()
 
 
+# The agent sees every process of its PID namespace: on the host that includes the real RAGFlow servers
+# of any stack running on this machine (a container's processes are the host's too). A reload request
+# for "api/ragflow_server.py" would SIGTERM them all, so the stand-in's script has a name of its own.
+SCRIPT = f"api/devenv_agent_test_{os.getpid()}.py"
+
+
 @pytest.fixture
 def fake_server(tmp_path):
     """A Python process whose command line names RAGFlow's server script, in a restart-loop-like parent."""
-    script = tmp_path / "api" / "ragflow_server.py"
+    script = tmp_path / SCRIPT
     script.parent.mkdir()
     script.write_text("import time\nwhile True:\n    time.sleep(0.05)\n")
-    proc = subprocess.Popen([sys.executable, "api/ragflow_server.py"], cwd=tmp_path)
+    proc = subprocess.Popen([sys.executable, SCRIPT], cwd=tmp_path)
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not any(p["pid"] == proc.pid for p in agent.procs(["api/ragflow_server.py"])):
+    while time.monotonic() < deadline and not any(p["pid"] == proc.pid for p in agent.procs([SCRIPT])):
         time.sleep(0.02)
     yield proc
     if proc.poll() is None:
@@ -61,9 +67,9 @@ def fake_server(tmp_path):
 
 
 def test_procs_finds_a_python_process_by_its_script_and_reports_its_start_tick(fake_server):
-    found = [p for p in agent.procs(["api/ragflow_server.py", "rag/svr/task_executor.py"]) if p["pid"] == fake_server.pid]
+    found = [p for p in agent.procs([SCRIPT, "rag/svr/task_executor.py"]) if p["pid"] == fake_server.pid]
     assert len(found) == 1
-    assert found[0]["script"] == "api/ragflow_server.py" and found[0]["start"] > 0
+    assert found[0]["script"] == SCRIPT and found[0]["start"] > 0
 
 
 def test_procs_ignores_scripts_it_was_not_asked_about(fake_server):
@@ -83,7 +89,7 @@ def test_reload_waits_for_the_expected_bytes_then_sigterms_and_marks_the_parent(
 
     threading.Thread(target=save_later).start()
     started = time.monotonic()
-    answer = agent.reload({"expect": {str(changed): want}, "scripts": ["api/ragflow_server.py"], "wait_ms": 3000,
+    answer = agent.reload({"expect": {str(changed): want}, "scripts": [SCRIPT], "wait_ms": 3000,
                            "relaunch_now": True})
     assert answer["mismatched"] == [] and time.monotonic() - started >= 0.2
     assert [p["pid"] for p in answer["signalled"] if p["pid"] == fake_server.pid] == [fake_server.pid]
@@ -96,7 +102,7 @@ def test_reload_waits_for_the_expected_bytes_then_sigterms_and_marks_the_parent(
 def test_reload_signals_nothing_while_the_container_still_sees_other_bytes(tmp_path, fake_server):
     stale = tmp_path / "stale.py"
     stale.write_text("old")
-    answer = agent.reload({"expect": {str(stale): hashlib.sha256(b"new").hexdigest()}, "scripts": ["api/ragflow_server.py"],
+    answer = agent.reload({"expect": {str(stale): hashlib.sha256(b"new").hexdigest()}, "scripts": [SCRIPT],
                            "wait_ms": 50})
     assert answer["mismatched"] == [str(stale)] and answer["signalled"] == []
     assert answer["seen"][str(stale)] == hashlib.sha256(b"old").hexdigest()
