@@ -15,6 +15,7 @@ against recorded real output in tests/unit/test_fakes.py.
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -58,6 +59,11 @@ class FakeEngine:
         self.interactive_result = interactive
         self.images = None if images is None else set(images)  # None: every image is present
         self.version = "2.40.3"
+        self.image_contents: dict[str, dict[str, bytes]] = {}  # image ref -> {absolute path: bytes}; unknown: no id
+
+    def bake(self, ref: str, files: Mapping[str, bytes]) -> None:
+        """Give the image ``ref`` files (absolute paths in the image) that image_files and image_extract see."""
+        self.image_contents.setdefault(ref, {}).update(files)
 
     def _record(self, name: str, *args: Any, **kwargs: Any) -> None:
         self.calls.append(Call(name, args, kwargs))
@@ -115,6 +121,24 @@ class FakeEngine:
     def image_present(self, ref: str) -> bool:
         self._record("image_present", ref)
         return self.images is None or ref in self.images
+
+    def image_id(self, ref: str) -> str | None:
+        self._record("image_id", ref)
+        if ref not in self.image_contents:
+            return None
+        return "sha256:" + hashlib.sha256(repr(sorted(self.image_contents[ref].items())).encode()).hexdigest()
+
+    def image_files(self, ref: str, folders: Sequence[str]) -> list[tuple[str, int]]:
+        self._record("image_files", ref, tuple(folders))
+        return [(p, len(b)) for p, b in self.image_contents.get(ref, {}).items()
+                if any(p.startswith(f.rstrip("/") + "/") for f in folders)]
+
+    def image_extract(self, ref: str, paths: Sequence[str], dest: Callable[[str], Any]) -> None:
+        self._record("image_extract", ref, tuple(paths))
+        for path in paths:
+            target = Path(dest(path))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(self.image_contents[ref][path])
 
     def container_logs(self, container: str, *, since: float | None = None, tail: int = 200) -> str:
         self._record("container_logs", container, since=since, tail=tail)

@@ -124,6 +124,19 @@ class Progress:
         elif not self.ui.quiet:
             print("    " + line, file=self.ui.err, flush=True)
 
+    def status(self, text: str, *, every: float = 15.0) -> None:
+        """A status that changes often: live on a terminal; elsewhere (CI, VS Code) a line every ``every`` s."""
+        import time
+
+        text = self.ui._mask(text)
+        if self._status is not None:
+            self._status.update(f"{self.title}  [dim]{text[:100]}[/dim]")
+            return
+        now = time.monotonic()
+        if not self.ui.quiet and now >= getattr(self, "_next_plain", 0.0):
+            self._next_plain = now + every
+            print(f"    {self.title}: {text}", file=self.ui.err, flush=True)
+
     def __exit__(self, *exc: object) -> None:
         if self._status is not None:
             self._status.__exit__(None, None, None)

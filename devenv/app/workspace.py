@@ -7,6 +7,7 @@ order, and writes the override only after compose accepted it.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -15,12 +16,16 @@ from typing import Any, Mapping
 
 from ..core.config import CONFIG_FILE, FileConfig, Settings, parse_config, resolve
 from ..core.detect import Detection, detect
-from ..core.errors import CommandFailed, ConfigError, DevenvError, OverrideEditedError
+from ..core.errors import CommandFailed, ConfigError, DevenvError, EngineError, OverrideEditedError
 from ..core.model import ComposeModel
 from ..core.override import OVERRIDE_NAME, State, classify, render
-from ..core.plan import Plan, make_plan
+from ..core.plan import BAKED_DIR, CACHE_DIR, STATE_DIR, Plan, make_plan
 from ..engine import Engine, Target
 from . import fsio
+
+IMAGE_INDEX_DIR = f"{CACHE_DIR}/image-index"  # the image's files under mounted packages, per image id
+PLACEHOLDERS = f"{STATE_DIR}/baked-placeholders"  # empty mount points devenv made in the checkout
+WORKDIR = "/ragflow"
 
 
 @dataclass
@@ -31,6 +36,7 @@ class Workspace:
     engine: Engine
     checkout_dirs: frozenset[str]
     _model: ComposeModel | None = field(default=None, repr=False)
+    _unsaved_index: tuple[Path, str] | None = field(default=None, repr=False)
 
     @property
     def project_dir(self) -> Path:
@@ -86,7 +92,78 @@ class Workspace:
             )
 
     def plan(self, *, debug: bool = False) -> Plan:
-        return make_plan(self.detection, self.settings, self.model(), checkout_dirs=self.checkout_dirs, debug=debug)
+        plan = make_plan(self.detection, self.settings, self.model(), checkout_dirs=self.checkout_dirs, debug=debug)
+        baked, key = self.baked_files(plan)
+        if not baked:
+            return plan
+        return make_plan(self.detection, self.settings, self.model(), checkout_dirs=self.checkout_dirs, debug=debug,
+                         baked=baked, baked_key=key)
+
+    def baked_files(self, plan: Plan) -> tuple[tuple[str, ...], str]:
+        """Files the server image has under the mounted packages and the checkout lacks, and the image's id.
+
+        Read from the image itself (once per image id, then cached): RAGFlow's image bakes
+        ``rag/res/huqie.txt.trie`` (git-ignored, so no checkout has it), and the ``rag/`` bind would
+        hide it. An image the engine does not have yet (first `up` builds or pulls it) has none.
+        """
+        if plan.mode != "packages" or not plan.packages:
+            return (), ""
+        image = self.model().services[plan.service].image
+        try:
+            image_id = self.engine.image_id(image) if image else None
+        except EngineError:
+            return (), ""
+        if image_id is None:
+            return (), ""
+        key = image_id.split(":")[-1][:12]
+        index = self._image_index(image, key, plan.packages)
+        covered = [m.target[len(WORKDIR) + 1:] for m in plan.mounts if m.kind == "volume" and m.target.startswith(WORKDIR + "/")]
+        made = set((fsio.read_text(self.root / PLACEHOLDERS) or "").splitlines())
+        missing = []
+        for path, size in index:
+            rel = path[len(WORKDIR) + 1:]
+            if any(rel == c or rel.startswith(c + "/") for c in covered):
+                continue  # a volume filled from the image shows it already (the models)
+            here = self.root / rel
+            if not here.exists() and not here.is_symlink() or (rel in made and size > 0 and _empty(here)):
+                missing.append(rel)
+        return tuple(sorted(missing)), key
+
+    def _image_index(self, image: str, key: str, packages: tuple[str, ...]) -> list[tuple[str, int]]:
+        cache = self.root / IMAGE_INDEX_DIR / f"{key}.json"
+        try:
+            known = json.loads(fsio.read_text(cache) or "{}")
+        except ValueError:
+            known = {}
+        todo = [p for p in packages if p not in known]
+        if todo:
+            found = self.engine.image_files(image, [f"{WORKDIR}/{p}" for p in todo])
+            for pkg in todo:
+                known[pkg] = [[path, size] for path, size in found if path.startswith(f"{WORKDIR}/{pkg}/")]
+            self._unsaved_index = (cache, json.dumps(known))  # written with the override (`plan --stdout` writes nothing)
+        return [(path, size) for pkg in packages for path, size in known.get(pkg, [])]
+
+    def ensure_baked(self, plan: Plan) -> list[str]:
+        """devenv's copies of the baked files, and their (empty) mount points in the checkout."""
+        if not plan.baked:
+            return []
+        image = self.model().services[plan.service].image
+        todo = [rel for rel in plan.baked if not (self.root / plan.baked_source(rel)).is_file()]
+        if todo:
+            by_path = {f"{WORKDIR}/{rel}": rel for rel in todo}
+            self.engine.image_extract(image, list(by_path), lambda path: self.root / plan.baked_source(by_path[path]))
+        made = set((fsio.read_text(self.root / PLACEHOLDERS) or "").splitlines())
+        new = []
+        for rel in plan.baked:
+            point = self.root / rel
+            if not point.exists():
+                # Docker would make this mount point itself, as root; made here it is the user's and empty
+                point.parent.mkdir(parents=True, exist_ok=True)
+                point.touch()
+                new.append(rel)
+        if new:
+            fsio.atomic_write(self.root / PLACEHOLDERS, "".join(f"{r}\n" for r in sorted(made | set(new))))
+        return todo
 
     def override_state(self, text: str) -> State:
         return classify(fsio.read_text(self.override_path), text)
@@ -116,6 +193,13 @@ class Workspace:
             self._validate(text)
         created = fsio.ensure_dirs(self.root, plan.host_dirs)  # first: it refuses before writing anything
         fsio.ensure_state_dir(self.root)
+        if self._unsaved_index is not None:
+            try:
+                fsio.atomic_write(*self._unsaved_index)
+            except OSError:
+                pass  # a cache: the next run asks the image again
+            self._unsaved_index = None
+        self.ensure_baked(plan)
         for rel, content in plan.generated:  # devenv's own files in .devenv/ (the fast-relaunch hook)
             if fsio.read_text(self.root / rel) != content:
                 fsio.atomic_write(self.root / rel, content)
@@ -183,3 +267,10 @@ def locate_yaml_error(files: tuple[Path, ...], root: Path) -> str | None:
             for one in [rel] if isinstance(rel, str) else rel or ():
                 queue.append((path.parent / one).resolve())
     return None
+
+
+def _empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except OSError:
+        return False

@@ -14,7 +14,8 @@ from ..core.errors import EXIT_OK, DevenvError, EngineError, UnhealthyError
 from ..core.override import State
 from ..core.plan import CACHE_DIR, Plan
 from ..engine import ContainerState
-from ..loop.gate import wait_healthy
+from ..core.tracebacks import Failure
+from ..loop.gate import StartMonitor, StartPhases, wait_healthy
 from ..loop.session import watch_until_stopped
 
 
@@ -32,6 +33,7 @@ def run(app: AppContext, *, detach: bool = False, debug: bool = False, recreate:
         ui.warn(warning)
     result = ws.write_override(plan, force=force)
     ui.emit(TAG_UP, f"starting project {plan.project_name}: {plan.service} ({plan.release.label}) in dev mode")
+    compose_began = time.time()
     try:
         with Progress(ui, "docker compose up") as progress:
             engine.compose_up(ws.target(), [], force_recreate=recreate, on_line=progress.update)
@@ -40,14 +42,18 @@ def run(app: AppContext, *, detach: bool = False, debug: bool = False, recreate:
             _roll_back(ws, result.created)
         raise
     deadline = time.monotonic() + (timeout or ws.settings["server.start_timeout"])
+    phases = StartPhases()
     if not plan.health_url:
         ui.warn(f"{plan.service} publishes no API port (9380) and server.health_url is not set: not checking health")
     else:
         ui.info(f"waiting for {plan.health_url} ({plan.health.ping or '/'}, then {plan.health.healthz or 'no healthz'})")
-        gate = wait_healthy(plan, engine, deadline)
+        with Progress(ui, f"{plan.service} starting") as progress:
+            gate = wait_healthy(plan, engine, deadline, monitor=StartMonitor(plan, engine, compose_began, progress.status))
+        phases = gate.phases
+        state.update(ws.root, start=phases.as_json())
         if not gate.ok:
-            raise _unhealthy(ws, plan, gate.reason, engine)
-    ready = summary(ws, plan, time.monotonic() - started)
+            raise _unhealthy(ws, plan, gate.reason, engine, gate.failure)
+    ready = summary(ws, plan, time.monotonic() - started, phases)
     if detach:
         ui.emit(TAG_READY, ready)
         ui.info("not watching (--detach): run `devenv watch` to reload on save, `devenv down` to stop")
@@ -95,20 +101,27 @@ def _roll_back(ws: Workspace, created: list[Path]) -> None:
             pass
 
 
-def _unhealthy(ws: Workspace, plan: Plan, reason: str, engine) -> UnhealthyError:
+def _unhealthy(ws: Workspace, plan: Plan, reason: str, engine, failure: Failure | None = None) -> UnhealthyError:
     found = engine.containers(plan.project_name, plan.service)
     log = engine.container_logs(found[0].id, tail=30) if found else ""
     lines = [line for line in log.splitlines() if line.strip()][-30:]
-    return UnhealthyError(
-        f"{plan.service} is not healthy: {reason}",
-        fix="read the log above; `devenv logs` shows more, `devenv doctor` checks the usual causes",
-        details=(["last lines of the server's log:"] + ["  " + line for line in lines]) if lines else [],
-    )
+    details: list[str] = []
+    if failure is not None:  # the traceback once, paths in the checkout, then the log's tail
+        details += ["the traceback (paths in the checkout):"] + ["  " + line for line in failure.lines[-30:]]
+        tail = [line for line in lines if line.strip() not in {f.strip() for f in failure.lines}][-10:]
+        lines = tail
+    if lines:
+        details += ["last lines of the server's log:"] + ["  " + line for line in lines]
+    fix = ("fix the error and run `devenv up` again (the stack keeps running: `devenv down` stops it)" if failure is not None
+           else "read the log above; `devenv logs` shows more, `devenv doctor` checks the usual causes")
+    return UnhealthyError(f"{plan.service} is not healthy: {reason}", fix=fix, details=details)
 
 
-def summary(ws: Workspace, plan: Plan, seconds: float) -> str:
+def summary(ws: Workspace, plan: Plan, seconds: float, phases: StartPhases | None = None) -> str:
     web = next((p for p in ws.model().services[plan.service].ports if p.target == 80 and p.published), None)
-    parts = [f"{plan.service} healthy in {seconds:.1f} s ({plan.release.label})", f"API {plan.health_url or '(not published)'}"]
+    split = phases.split() if phases is not None else ""
+    parts = [f"{plan.service} healthy in {seconds:.1f} s ({plan.release.label}{'; ' + split if split else ''})",
+             f"API {plan.health_url or '(not published)'}"]
     if web:
         parts.append(f"web http://{web.loopback_ip}:{web.published}")
     if plan.debug_port:

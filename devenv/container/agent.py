@@ -27,11 +27,17 @@ RELAUNCH_MARKER = "/tmp/devenv-relaunch-%d"
 # marker: the shim then kills its child at once instead of waiting for its slow shutdown.
 REPLACE_MARKER = "/tmp/devenv-replace-%d"
 WARM_RUN = "/tmp/devenv-warm"  # warm.py's RUN_DIR: the parents' and the last starts' status files
-OPS = ("procs", "hash", "reload", "ping", "warm")
+OPS = ("procs", "hash", "reload", "ping", "listening", "warm")
+
+def uptime():
+    with open("/proc/uptime") as f:
+        return float(f.read().split()[0])
 
 def procs(scripts):
     out = []
     me = os.getpid()
+    ticks = float(os.sysconf("SC_CLK_TCK"))
+    now = uptime()
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == me:
             continue
@@ -46,12 +52,28 @@ def procs(scripts):
             continue
         for script in scripts:
             if any(a == script or a.endswith("/" + script) for a in argv[1:3]):
-                entry = {"pid": int(name), "script": script, "start": int(stat[19])}
+                entry = {"pid": int(name), "script": script, "start": int(stat[19]),
+                         "age": round(max(0.0, now - int(stat[19]) / ticks), 2)}
                 if argv[1].endswith("/warm.py"):
                     entry["warm"] = True  # a warm start's shim: the process the loop waits for
                 out.append(entry)
                 break
     return out
+
+def listening(port):
+    # A socket in LISTEN state (0A) on ``port``, from /proc/net/tcp{,6}: no ss, no netstat.
+    suffix = ":%04X" % port
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if len(cols) > 3 and cols[1].endswith(suffix) and cols[3] == "0A":
+                return True
+    return False
 
 def relaunch_now(pid):
     # devenv's BASH_ENV hook makes the loop's next `sleep` return at once when this marker,
@@ -135,6 +157,8 @@ def handle(req):
         return {"hashes": dict((p, digest(p)) for p in req.get("paths", []))}
     if op == "reload":
         return reload(req)
+    if op == "listening":
+        return {"listening": listening(int(req.get("port", 0)))}
     if op == "warm":
         return warm_status()
     if op == "ping":

@@ -26,6 +26,7 @@ MODELS_VOLUME = "devenv-deepdoc-models"  # the base name; see image_volume()
 PYCACHE_TARGET = "/root/.cache/devenv-pycache"
 CACHES = (("uv", "/root/.cache/uv"), ("pip", "/root/.cache/pip"), ("huggingface", "/root/.cache/huggingface"))
 MANAGED_LABEL = "dev.devenv.managed"
+BAKED_DIR = f"{CACHE_DIR}/baked"  # files the image has under a mounted package and the checkout lacks
 HOOKS_DIR = f"{STATE_DIR}/hooks"
 HOOKS_TARGET = "/devenv-hooks"
 WARM_TARGET = "/devenv-warm"  # warm.py's STATE_DIR: the module lists, kept across recreates
@@ -74,6 +75,12 @@ class Plan:
     debug_port: int | None
     warnings: tuple[str, ...] = field(default=())
     warm: tuple[str, ...] = ()  # scripts started through the warm start (empty: off)
+    baked: tuple[str, ...] = field(default=())  # checkout-relative files kept visible from the image (see BAKED_DIR)
+    baked_key: str = ""  # the image id those files come from
+
+    def baked_source(self, rel: str) -> str:
+        """Where devenv keeps its copy of a baked file, relative to the checkout."""
+        return f"{BAKED_DIR}/{self.baked_key}/{rel}"
 
     def override(self) -> dict:
         """The compose override document (only additions to the stack)."""
@@ -149,6 +156,8 @@ def make_plan(
     *,
     checkout_dirs: frozenset[str],
     debug: bool = False,
+    baked: tuple[str, ...] = (),
+    baked_key: str = "",
 ) -> Plan:
     """Decide the override, the folders and what is mounted where.
 
@@ -178,6 +187,13 @@ def make_plan(
             mounts.append(Mount("volume", image_volume(name, det.image), target, why))
     for pkg in packages:
         mounts.append(Mount("bind", pkg, f"/ragflow/{pkg}", "source package"))
+    # What the image baked under a mounted package and the checkout lacks (rag/res/huqie.txt.trie in
+    # RAGFlow's image): the package's bind would hide it, so each file is bound on its own, read-only,
+    # from a copy taken out of the image. The workspace finds them (see baked_files).
+    baked = tuple(rel for rel in baked if any(rel.startswith(pkg + "/") for pkg in packages))
+    for rel in baked:
+        mounts.append(Mount("bind", f"{BAKED_DIR}/{baked_key}/{rel}", f"/ragflow/{rel}", "baked into the image, not in the checkout",
+                            read_only=True))
     if settings["mounts.models_volume"] and (mode == "checkout" or "rag" in packages):
         mounts.append(Mount("volume", image_volume(MODELS_VOLUME, det.image), f"/ragflow/{MODELS_PATH}",
                             "the image's models, filled on first use"))
@@ -230,7 +246,7 @@ def make_plan(
 
     kept_dirs, host_files, kept = _stack_binds(svc, model, det.root)
     for m in mounts:
-        if m.kind == "bind" and not _is_absolute(m.source) and m.source != ".":
+        if m.kind == "bind" and not _is_absolute(m.source) and m.source != "." and not m.source.startswith(BAKED_DIR + "/"):
             host_dirs.append(m.source)
     return Plan(
         root=det.root,
@@ -259,6 +275,8 @@ def make_plan(
         debug_port=debug_port,
         warnings=tuple(warnings),
         warm=warm,
+        baked=baked,
+        baked_key=baked_key,
     )
 
 

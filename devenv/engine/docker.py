@@ -93,6 +93,61 @@ class DockerEngine:
         except sdk_errors() as e:
             raise engine_unreachable(str(e)) from None
 
+    def image_id(self, ref: str) -> str | None:
+        """The image's id (``sha256:...``), None when the engine does not have it."""
+        import docker
+
+        try:
+            return str(self._client().api.inspect_image(ref)["Id"])
+        except docker.errors.ImageNotFound:
+            return None
+        except sdk_errors() as e:
+            raise engine_unreachable(str(e)) from None
+
+    def image_files(self, ref: str, folders: Sequence[str]) -> list[tuple[str, int]]:
+        """Every file under ``folders`` in the image (path, size), read by a throwaway container
+        that runs the image's own Python with no network and is removed at once."""
+        from .image_index import LIST_FILES
+
+        try:
+            out = self._client().containers.run(ref, command=list(folders), entrypoint=["python3", "-c", LIST_FILES],
+                                                remove=True, network_disabled=True, stdout=True, stderr=False)
+        except sdk_errors() as e:
+            raise EngineError(f"cannot list the files of image {ref}: {e}",
+                              fix="check that the image runs (`docker run --rm --entrypoint python3 IMAGE -V`)") from None
+        files = []
+        for line in out.decode("utf-8", "surrogateescape").splitlines():
+            path, _, size = line.rpartition("\t")
+            if path:
+                files.append((path, int(size)))
+        return files
+
+    def image_extract(self, ref: str, paths: Sequence[str], dest: Callable[[str], Any]) -> None:
+        """Copy files out of an image without running it: ``dest(path)`` gives where each one goes."""
+        import io
+        import tarfile
+
+        from .image_index import write_member
+
+        client = self._client()
+        try:
+            container = client.api.create_container(ref, command=["true"], entrypoint=[])
+        except sdk_errors() as e:
+            raise EngineError(f"cannot read files from image {ref}: {e}") from None
+        try:
+            for path in paths:
+                stream, _stat = client.api.get_archive(container["Id"], path)
+                with tarfile.open(fileobj=io.BytesIO(b"".join(stream)), mode="r") as tar:
+                    member = next(m for m in tar.getmembers() if m.isfile())
+                    write_member(tar, member, dest(path))
+        except (StopIteration, *sdk_errors()) as e:  # type: ignore[misc]
+            raise EngineError(f"cannot read {path} from image {ref}: {e}") from None
+        finally:
+            try:
+                client.api.remove_container(container["Id"], force=True)
+            except sdk_errors():
+                pass
+
     def interactive(self, container: str, argv: Sequence[str], *, workdir: str | None = None) -> int:
         """Run ``argv`` in the container attached to this terminal (the docker CLI handles the TTY)."""
         import subprocess

@@ -23,6 +23,7 @@ from ..core.tracebacks import Failure, last_failure
 from ..engine import ContainerState, Engine, Target
 from ..engine.protocol import Agent
 from .health import Health
+from .processes import CrashLoop, ProcessProbe
 
 MAX_HASHED = 64  # changed files whose bytes are compared host vs container
 POLL = 0.02  # seconds between probes while waiting for a restart
@@ -103,6 +104,7 @@ class Reloader:
         self.replan = replan
         self.log = log or (lambda _text: None)
         self.health: Health | None = None
+        self.probe: ProcessProbe | None = None
         self._use(plan, target)
         self.last_failure: Failure | None = None
 
@@ -113,6 +115,13 @@ class Reloader:
         self.plan, self.target = plan, target
         self.health = Health(plan.health_url, plan.health) if plan.health_url else None
         self.scripts = {p.name: p.script for p in plan.processes}
+        if self.probe is None or self.probe.tracker.scripts != list(self.scripts.values()):
+            self.probe = ProcessProbe(self.engine, self.scripts)
+
+    @property
+    def tracker(self):
+        assert self.probe is not None
+        return self.probe.tracker
 
     # --- entry point -------------------------------------------------------------------
     def run(self, decision: R.Decision, saved_at: float | None = None) -> ReloadReport:
@@ -152,8 +161,13 @@ class Reloader:
     def _signal(self, decision: R.Decision, *, force: bool = False) -> list[str]:
         container = self.server_container()
         agent = self.engine.agent(container.id)
-        names = sorted(n for n in decision.processes if n in self.scripts)
+        names, skipped = self._running(container, agent, decision.processes)
+        if not names:
+            # The change is only for processes this container does not run (v0.22.0 starts no admin
+            # server unless asked): nothing to restart, and nothing to wait for.
+            return [f"{', '.join(skipped)} not running here: nothing to restart"]
         scripts = [self.scripts[n] for n in names]
+        self.tracker.expect_exit(names)
         expect = self.expected_hashes(decision.paths)
         signalled_at = time.time()
         request = {"op": "reload", "expect": expect, "scripts": scripts, "wait_ms": int(MOUNT_LAG * 1000), "force": force,
@@ -187,7 +201,31 @@ class Reloader:
             raise _Escalate(e.reason, details) from None
         if old_pids:
             details.insert(0, "pid " + ", ".join(f"{old_pids[s]}->{new[s]}" for s in old_pids if s in new))
+        if skipped:
+            details.append(f"{', '.join(skipped)} not running (not restarted)")
         return details
+
+    def _running(self, container: ContainerState, agent: Agent, wanted: frozenset[str]) -> tuple[list[str], list[str]]:
+        """Of the processes a decision names, those this container runs (or ran: a dead loop is escalated)."""
+        assert self.probe is not None
+        self.tracker.for_container(self.probe.container_key(container))
+        answer = agent.request({"op": "procs", "scripts": self.tracker.scripts})
+        self.tracker.observe(answer["procs"], time.time())
+        names = sorted(n for n in wanted if n in self.scripts)
+        return [n for n in names if self.tracker.ever_ran(n)], [n for n in names if not self.tracker.ever_ran(n)]
+
+    def poll_processes(self) -> tuple[ContainerState, CrashLoop] | None:
+        """Between reloads: a process that crash-loops on its own (None when all is well or unknown)."""
+        assert self.probe is not None
+        container = self.find_container()
+        if container is None or not container.running:
+            return None
+        found = self.probe.poll(container, time.time())
+        return (container, found) if found else None
+
+    def crash_failure(self, container: ContainerState, loop: CrashLoop) -> Failure | None:
+        """The traceback the crash-looping process left in the log since its first exit."""
+        return last_failure(self.engine.container_logs(container.id, since=loop.first_exit - 2, tail=400))
 
     def _wait_for(self, agent: Agent, scripts: Sequence[str], before: set, deadline: float) -> bool:
         while time.monotonic() < deadline and not self.stop.is_set():
@@ -207,7 +245,9 @@ class Reloader:
         while True:
             if self.stop.is_set():
                 raise _Interrupted()
-            procs = agent.request({"op": "procs", "scripts": list(scripts) + ([server] if server and server not in scripts else [])})["procs"]
+            asked = list(scripts) + ([server] if server and server not in scripts else [])
+            procs = agent.request({"op": "procs", "scripts": asked})["procs"]
+            self.tracker.observe(procs, time.time(), only=asked)
             current = {p["script"]: p["pid"] for p in procs if (p["pid"], p["start"]) not in before}
             new.update(current)
             server_pids = {p["pid"] for p in procs if p["script"] == server and (p["pid"], p["start"]) not in before}

@@ -48,6 +48,7 @@ class WatchSession:
         self._engine_down = False
         self._container_reported: str | None = None
         self._printed_failure: tuple[str, str] | None = None
+        self._saved_processes: list[tuple] | None = None
 
     def _replanned(self) -> tuple[Plan, Target]:
         assert self._replan is not None
@@ -84,7 +85,7 @@ class WatchSession:
         with Watcher(self.ws.root, ignore, lambda path, kind: debouncer.add(path, kind), force_polling=polling,
                      log=lambda text: self.ui.warn(text.removeprefix("devenv watch: "))) as watcher:
             self.ui.info(f"watching {watcher.watch_count} folders ({watcher.mode}); "
-                         f"reloads: {', '.join(self.known) or 'container'}; Ctrl-C stops watching")
+                         f"reloads: {self.running_line()}; Ctrl-C stops watching")
             if ready:
                 self.ui.emit(TAG_READY, ready)  # after the watcher runs: VS Code's "ready" means saves count
             last_idle = time.monotonic()
@@ -98,6 +99,18 @@ class WatchSession:
                 self.handle(sorted(batch.paths), batch.last)
         state.update(self.ws.root, watch_pid=None)
         self.reloader.close()
+
+    def running_line(self) -> str:
+        """The processes a reload restarts: those the container runs now (read from it)."""
+        try:
+            self.reloader.poll_processes()
+        except EngineError:
+            pass
+        running = self.reloader.tracker.running()
+        absent = [n for n in self.known if n not in running]
+        if not running:
+            return ", ".join(self.known) or "container"
+        return ", ".join(running) + (f" ({', '.join(absent)} not running)" if absent else "")
 
     def handle(self, paths: list[str], saved_at: float) -> ReloadReport | None:
         if "" in paths:  # the kernel's event queue overflowed: anything may have changed
@@ -140,6 +153,31 @@ class WatchSession:
         if failure is not None:
             self.ui.info("waiting for the next save (the server will be restarted then)")
 
+    def check_processes(self) -> None:
+        """A process that crash-loops on its own (the loop relaunches it in a running container)."""
+        try:
+            found = self.reloader.poll_processes()
+        except EngineError:
+            return
+        if found is None:
+            self._save_processes()
+            return
+        container, loop = found
+        report = ReloadReport((), f"{loop.name} keeps exiting")
+        report.failure = self.reloader.crash_failure(container, loop)
+        report.error = (f"{loop.script} exited {loop.exits} times in a row and its loop keeps relaunching it"
+                        + (f": {report.failure.message} at {report.failure.location}" if report.failure else
+                           " (no traceback in the log: `devenv logs` shows it)"))
+        self.print_report(report)
+        self._save_processes()
+
+    def _save_processes(self) -> None:
+        snapshot = self.reloader.tracker.snapshot(time.time())
+        key = [(p["name"], p["pid"], p["restarts"]) for p in snapshot]  # not the uptimes: no write every poll
+        if key != self._saved_processes:
+            self._saved_processes = key
+            state.update(self.ws.root, processes=snapshot, processes_container=self.reloader.tracker.container)
+
     def web_changed(self, decision: R.Decision) -> None:
         build = self.ws.settings["reload.web_build"]
         if not build:
@@ -168,6 +206,7 @@ class WatchSession:
             self._engine_down = False
         if container is not None and container.state in ("running", "restarting"):
             self._container_reported = None
+            self.check_processes()
             return
         what = "is gone" if container is None else f"is {container.state} (exit code {container.exit_code})"
         if self._container_reported != what:

@@ -46,8 +46,8 @@ def test_plan_writes_the_golden_override_and_the_folders(devenv: Devenv, checkou
         assert (root / folder).is_dir(), folder
     assert (root / ".devenv" / ".gitignore").is_file()
     # the model first (no override), then compose checks the new override before it replaces the old
-    first, second = devenv.engine.calls
-    assert first.name == second.name == "compose_config"
+    first, second = [c for c in devenv.engine.calls if c.name == "compose_config"]
+    assert [c.name for c in devenv.engine.calls] == ["compose_config", "image_id", "compose_config"]  # no image: nothing baked
     assert first.args[0] == Target(root / "docker", (root / "docker" / "docker-compose.yml",), None)
     checked = second.args[0].files[-1]
     assert checked.parent == root / "docker" and checked.name.startswith(".devenv-check-") and not checked.exists()
@@ -60,7 +60,7 @@ def test_plan_twice_is_unchanged_and_asks_compose_once(devenv: Devenv, checkout)
     devenv.engine.calls.clear()
     result = devenv("-C", root, "plan")
     assert result.exit_code == EXIT_OK and f"unchanged: {override_of(root)}" in result.stderr
-    assert devenv.engine.names() == ["compose_config"] and tree(root) == before
+    assert devenv.engine.names() == ["compose_config", "image_id"] and tree(root) == before
 
 
 def test_plan_from_a_subfolder_and_quiet(devenv: Devenv, checkout) -> None:
@@ -76,7 +76,7 @@ def test_plan_stdout_writes_nothing(devenv: Devenv, checkout) -> None:
     result = devenv("-C", root, "plan", "--stdout")
     assert result.exit_code == EXIT_OK
     assert result.stdout == (GOLDEN / "v0.24.0.yml").read_text(encoding="utf-8")
-    assert tree(root) == before and devenv.engine.names() == ["compose_config"]
+    assert tree(root) == before and devenv.engine.names() == ["compose_config", "image_id"]
 
 
 def test_plan_debug(devenv: Devenv, checkout) -> None:
@@ -310,3 +310,55 @@ def test_init_then_plan(devenv: Devenv, checkout) -> None:
     assert devenv("-C", root, "init").exit_code == EXIT_OK
     assert devenv("-C", root, "plan").exit_code == EXIT_OK
     assert override_of(root).read_bytes() == (GOLDEN / "v0.22.0.yml").read_bytes()
+
+
+BAKED = "rag/res/huqie.txt.trie"
+
+
+def _bake(devenv: Devenv) -> bytes:
+    trie = b"trie built at image build time\n" * 100
+    devenv.engine.bake("infiniflow/ragflow:v0.22.0", {
+        f"/ragflow/{BAKED}": trie,  # git-ignored: no checkout has it
+        "/ragflow/rag/res/deepdoc/det.onnx": b"model",  # shown by the models volume already
+        "/ragflow/rag/svr/task_executor.py": b"# the image's copy of a checkout file\n",
+    })
+    return trie
+
+
+def test_a_file_the_image_baked_under_a_mounted_package_stays_visible(devenv: Devenv, checkout) -> None:
+    root = checkout("v0.22.0")
+    trie = _bake(devenv)
+    (root / "rag" / "svr").mkdir(parents=True, exist_ok=True)
+    (root / "rag" / "svr" / "task_executor.py").write_text("# the checkout's\n")
+    result = devenv("-C", root, "plan")
+    assert result.exit_code == EXIT_OK, result.stderr
+    override = override_of(root).read_text()
+    key = devenv.engine.image_id("infiniflow/ragflow:v0.22.0").split(":")[1][:12]
+    copy = root / ".devenv" / "cache" / "baked" / key / BAKED
+    assert f"source: ../.devenv/cache/baked/{key}/{BAKED}" in override and f"target: /ragflow/{BAKED}" in override
+    assert "det.onnx" not in override and "task_executor" not in override
+    assert copy.read_bytes() == trie  # unchanged, from the image
+    assert (root / BAKED).is_file() and (root / BAKED).stat().st_size == 0  # the mount point, made as the user
+    assert f"/ragflow/{BAKED}" in result.stdout and "baked into the image" in result.stdout
+
+
+def test_the_baked_files_are_read_once_per_image_and_kept_across_plans(devenv: Devenv, checkout) -> None:
+    root = checkout("v0.22.0")
+    _bake(devenv)
+    devenv("-C", root, "plan")
+    before = override_of(root).read_bytes()
+    devenv.engine.calls.clear()
+    result = devenv("-C", root, "plan")
+    assert result.exit_code == EXIT_OK and f"unchanged: {override_of(root)}" in result.stderr
+    assert override_of(root).read_bytes() == before  # the empty mount point is devenv's: still planned
+    assert "image_files" not in devenv.engine.names() and "image_extract" not in devenv.engine.names()
+
+
+def test_a_checkout_that_has_the_file_mounts_its_own(devenv: Devenv, checkout) -> None:
+    root = checkout("v0.22.0")
+    _bake(devenv)
+    (root / BAKED).parent.mkdir(parents=True, exist_ok=True)
+    (root / BAKED).write_bytes(b"the developer's own trie")
+    devenv("-C", root, "plan")
+    assert "baked" not in override_of(root).read_text()
+    assert (root / BAKED).read_bytes() == b"the developer's own trie"

@@ -52,7 +52,7 @@ SCRIPT = f"api/devenv_agent_test_{os.getpid()}.py"
 
 @pytest.fixture
 def fake_server(tmp_path):
-    """A Python process whose command line names RAGFlow's server script, in a restart-loop-like parent."""
+    """A Python process whose command line names a server script, in a restart-loop-like parent."""
     script = tmp_path / SCRIPT
     script.parent.mkdir()
     script.write_text("import time\nwhile True:\n    time.sleep(0.05)\n")
@@ -130,3 +130,21 @@ def test_a_bad_request_gets_an_error_line_and_the_agent_keeps_serving(running):
 def test_every_op_the_contract_names_is_handled():
     for op in agent.OPS:
         assert "unknown op" not in agent.handle({"op": op, "scripts": [], "paths": [], "expect": {}}).get("error", "")
+
+
+def test_procs_reports_each_process_age(running, fake_server):
+    time.sleep(0.3)
+    found = [p for p in running.ask(op="procs", scripts=[SCRIPT])["procs"] if p["pid"] == fake_server.pid]
+    assert len(found) == 1
+    assert 0.2 <= found[0]["age"] < 60
+
+
+def test_listening_reads_the_kernel_socket_table(running):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        assert running.ask(op="listening", port=port) == {"listening": False}  # bound, not listening
+        s.listen()
+        assert running.ask(op="listening", port=port) == {"listening": True}

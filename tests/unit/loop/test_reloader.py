@@ -135,7 +135,8 @@ def test_a_signal_reload_is_verified_by_bytes_new_pid_and_health(setup):
     assert report.ok, report
     assert report.details[0] == "pid 10->20"
     assert "bytes match (1 file)" in report.details and "ping ok" in report.details and "healthz ok" in report.details
-    first = sim.requests[0]
+    assert sim.requests[0]["op"] == "procs"  # what runs, first: only that is restarted
+    first = sim.requests[1]
     assert first["op"] == "reload" and first["scripts"] == [SERVER]
     assert first["expect"] == {"/ragflow/api/apps/demo.py": hashlib.sha256(b"MARK = 1\n").hexdigest()}
     assert first["relaunch_now"] is True
@@ -156,13 +157,13 @@ def test_a_newer_save_seen_by_the_container_is_not_a_dead_mount(setup):
     newer = b"MARK = 2\n"
 
     def save_lands_meanwhile():  # host and container move on together, after devenv hashed MARK = 1
-        if len(sim.requests) == 1:
+        if len(sim.requests) == 2:
             (root / "api" / "apps" / "demo.py").write_bytes(newer)
             sim.files["/ragflow/api/apps/demo.py"] = hashlib.sha256(newer).hexdigest()
     sim.on_reload = save_lands_meanwhile
     report = reloader.run(R.Decision(R.SIGNAL, frozenset({"server"}), ("api/apps/demo.py",)))
     assert report.ok, report
-    assert sim.requests[1]["force"] is True and sim.requests[1]["expect"]["/ragflow/api/apps/demo.py"] == hashlib.sha256(b"MARK = 2\n").hexdigest()
+    assert sim.requests[2]["force"] is True and sim.requests[2]["expect"]["/ragflow/api/apps/demo.py"] == hashlib.sha256(b"MARK = 2\n").hexdigest()
 
 
 def test_a_crash_on_start_is_reported_with_the_traceback(setup):
@@ -179,7 +180,8 @@ def test_a_crash_on_start_is_reported_with_the_traceback(setup):
 def test_no_process_to_signal_escalates_to_a_container_restart(setup):
     make, _root = setup
     reloader, sim, engine = make("dead")
-    sim.procs.clear()  # the loop ended: nothing runs
+    assert reloader.poll_processes() is None  # devenv saw the server run...
+    sim.procs.clear()  # ...then its loop ended: nothing runs
 
     def restarted(*args, **kwargs):
         engine.containers_result = [container(started=datetime.now(timezone.utc))]
@@ -197,3 +199,28 @@ def test_stop_interrupts_a_reload_promptly(setup):
     started = time.monotonic()
     report = reloader.run(R.Decision(R.SIGNAL, frozenset({"server"}), ("api/apps/demo.py",)))
     assert report.interrupted and time.monotonic() - started < 3
+
+
+def test_a_process_the_container_does_not_run_is_neither_signalled_nor_waited_for(setup):
+    make, _root = setup
+    reloader, sim, engine = make()
+    admin = "admin/server/admin_server.py"
+    reloader.scripts["admin"] = admin  # the release knows an admin server; this container runs none
+    reloader.probe = type(reloader.probe)(engine, reloader.scripts)
+    started = time.monotonic()
+    report = reloader.run(R.Decision(R.SIGNAL, frozenset({"server", "admin"}), ("rag/x.py",)))
+    assert report.ok and not report.escalated, report
+    assert "admin not running (not restarted)" in report.details
+    assert all(admin not in r.get("scripts", []) for r in sim.requests if r["op"] == "reload")
+    assert time.monotonic() - started < 5  # no 12 s wait for a process that never ran
+    assert "compose_restart" not in engine.names()
+
+
+def test_a_change_only_for_a_process_that_does_not_run_restarts_nothing(setup):
+    make, _root = setup
+    reloader, sim, engine = make()
+    reloader.scripts["admin"] = "admin/server/admin_server.py"
+    reloader.probe = type(reloader.probe)(engine, reloader.scripts)
+    report = reloader.run(R.Decision(R.SIGNAL, frozenset({"admin"}), ("admin/server/x.py",)))
+    assert report.ok and report.details[0] == "admin not running here: nothing to restart", report
+    assert not any(r["op"] == "reload" for r in sim.requests)
