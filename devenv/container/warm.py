@@ -426,11 +426,25 @@ class Parent:
                 _write_json(module_list_path(self.script), listing)
                 return "importing %s pulled in RAGFlow's %s (it is skipped from now on)" % (name, sorted(own)[0])
         self.save(preloaded=loaded, failed=failed, preload_s=round(time.time() - started, 2))
-        threads = self.threads()
+        pools = self.threads()
+        threads = self.unsafe_threads()
         if threads:
             return "threads after preloading (fork would be unsafe): %s" % ", ".join(threads)
+        self.save(pools_stopped_at_fork=len(pools))
         self.watch(site_dirs)
         return None
+
+    def unsafe_threads(self):
+        """Threads that outlive a fork. Native pools such as OpenBLAS stop theirs in a
+        ``pthread_atfork`` handler (and restart them on next use), so a probe fork tells them
+        apart from threads that would be copied mid-work: only those make a fork unsafe."""
+        if not self.threads():
+            return []
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        return self.threads()
 
     def threads(self):
         """Threads other than the main one and those known to be fork-safe."""
@@ -472,7 +486,7 @@ class Parent:
             if self._stamp(p) != stamp:
                 name = os.path.basename(p)
                 return "%s changed" % (name if name in ("pyproject.toml", "uv.lock") else p)
-        threads = self.threads()
+        threads = self.unsafe_threads()
         if threads:
             return "threads appeared in the warm parent: %s" % ", ".join(threads)
         return None

@@ -285,6 +285,39 @@ def test_threads_in_the_parent_after_preloading_refuse_the_fork(tree):
     stop(p)
 
 
+POOL = """\
+import os, threading
+_go = threading.Event()
+_threads = []
+def _start():
+    t = threading.Thread(target=_go.wait, daemon=True)
+    t.start()
+    _threads.append(t)
+def _stop():  # what OpenBLAS does in its pthread_atfork handler: no pool thread crosses a fork
+    _go.set()
+    for t in _threads:
+        t.join()
+    _threads.clear()
+    _go.clear()
+os.register_at_fork(before=_stop)
+_start()
+"""
+
+
+def test_a_pool_that_stops_its_threads_at_fork_is_allowed(tree):
+    (tree.lib / "pool.py").write_text(POOL)
+    tree.modules(["pool", "fakelib"])
+    first = tree.shim()
+    tree.ready(first)
+    stop(first)
+    parent = tree.parent()
+    assert parent["pools_stopped_at_fork"] == 1
+    p = tree.shim()
+    tree.ready(p)
+    assert tree.last()["mode"] == "warm", tree.last()
+    stop(p)
+
+
 def test_the_off_switch_and_a_broken_parent_fall_back_cold(tree):
     tree.warm_up()
     p = tree.shim(env={"DEVENV_WARM": "0"})
