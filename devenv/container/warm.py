@@ -107,6 +107,43 @@ def own_tops(root):
     return tops
 
 
+class OwnTree:
+    """Tells RAGFlow's own modules from third-party ones by where their top-level package
+    resolves: a folder of the root named like a package (RAGFlow's ``mcp/``) does not make
+    the installed package of that name RAGFlow's. When in doubt, a module is RAGFlow's."""
+
+    def __init__(self, root):
+        self.root, self.site_dirs, self.folders, self.tops = root, _site_dirs(), own_tops(root), {}
+
+    def top_is_own(self, top):
+        if top not in self.tops:
+            mod = sys.modules.get(top)
+            try:
+                if mod is not None:
+                    origin, locations = getattr(mod, "__file__", None), list(getattr(mod, "__path__", None) or [])
+                else:
+                    import importlib.util
+                    spec = importlib.util.find_spec(top)
+                    origin, locations = (spec.origin, list(spec.submodule_search_locations or [])) if spec else (None, None)
+            except Exception:
+                origin, locations = None, None
+            if locations is None:  # not found, or cannot tell
+                own = top in self.folders or mod is None
+            else:
+                own = self.file_is_own(origin) or any(self.file_is_own(os.path.join(loc, "__init__.py")) for loc in locations)
+                own = own or (origin in (None, "namespace") and not locations and top in self.folders)
+            self.tops[top] = own
+        return self.tops[top]
+
+    def file_is_own(self, path):
+        return is_own_file(path, self.root, self.site_dirs)
+
+    def is_own(self, name, mod=None):
+        if self.top_is_own(name.split(".")[0]):
+            return True
+        return self.file_is_own(getattr(mod if mod is not None else sys.modules.get(name), "__file__", None))
+
+
 def _site_dirs():
     import site
     dirs = set()
@@ -140,13 +177,10 @@ def last_path(script):
 def record_modules(script, root, interval=None, stable_checks=3, stop=None):
     """Write the modules this process imported, once their number is stable (daemon thread)."""
     def snapshot():
-        site_dirs = _site_dirs()
-        tops = own_tops(root)
+        tree = OwnTree(root)
         names = []
         for name, mod in list(sys.modules.items()):
-            if mod is None or name in ("__main__", "__mp_main__") or name.split(".")[0] in tops:
-                continue
-            if is_own_file(getattr(mod, "__file__", None), root, site_dirs):
+            if mod is None or name in ("__main__", "__mp_main__") or tree.is_own(name, mod):
                 continue
             names.append(name)
         return names
@@ -406,12 +440,12 @@ class Parent:
         """Import the recorded third-party modules; returns a refusal reason or None."""
         listing = _read_json(module_list_path(self.script)) or {}
         self.listing = listing
-        tops = own_tops(self.root)
-        site_dirs = _site_dirs()
+        tree = OwnTree(self.root)
+        site_dirs = tree.site_dirs
         deny = set(listing.get("deny", []))
         started, loaded, failed = time.time(), 0, 0
         for name in listing.get("modules", []):
-            if name.split(".")[0] in tops or name in deny or name in sys.modules:
+            if name in deny or name in sys.modules or tree.top_is_own(name.split(".")[0]):
                 continue
             before = set(sys.modules)
             try:
@@ -419,8 +453,7 @@ class Parent:
                 loaded += 1
             except BaseException:  # noqa: B036 - a module that fails here is left to the child
                 failed += 1
-            own = [m for m in set(sys.modules) - before
-                   if m.split(".")[0] in tops or is_own_file(getattr(sys.modules.get(m), "__file__", None), self.root, site_dirs)]
+            own = [m for m in set(sys.modules) - before if tree.is_own(m)]
             if own:
                 listing.setdefault("deny", []).append(name)
                 _write_json(module_list_path(self.script), listing)
@@ -493,18 +526,10 @@ class Parent:
 
     def serve(self):
         """Answer shims until stale; in a forked child, return the job to run."""
-        nice = os.getpriority(os.PRIO_PROCESS, 0)
-        try:
-            os.nice(10)  # preloading must not slow down the cold starts running meanwhile
-        except OSError:
-            pass
+        # No `nice` while preloading: the children would inherit it, and a container may not
+        # raise its priority back (no CAP_SYS_NICE).
         reason = self.preload()
         if reason:
-            return self.refuse(reason, self.listing)
-        try:
-            os.setpriority(os.PRIO_PROCESS, 0, nice)  # children run at the loop's priority
-        except OSError:
-            reason = "cannot restore the priority after preloading"
             return self.refuse(reason, self.listing)
         # What the preloaded modules set up is what a cold start would have: children get it back.
         self.dispositions = dict((sig, signal.getsignal(sig)) for sig in RELAYED + (signal.SIGCHLD,))
@@ -597,6 +622,11 @@ class Parent:
         sel.register(conn, selectors.EVENT_READ, pid)
         self.status["hits"] += 1
         self.save(children=sorted(self.children))
+        listing = _read_json(module_list_path(self.script)) or {}
+        if listing.get("at") != self.listing.get("at") and not self.stopping:
+            # The script imports more (or other) modules now: serve this start, then make way
+            # for a parent that preloads the new list.
+            self.stop("the module list changed")
         try:
             _send(conn, {"pid": pid, "parent": os.getpid()})
         except OSError:

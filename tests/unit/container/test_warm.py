@@ -244,6 +244,7 @@ def test_a_changed_third_party_file_falls_back_cold(tree):
     tree.ready(p)
     assert tree.last()["mode"] == "cold" and tree.last()["reason"].endswith("fakelib.py changed")
     stop(p)
+    tree.parent("exited")
     # The next start brings up a new parent with the new file, then the one after is warm again.
     q = tree.shim()
     tree.ready(q)
@@ -269,6 +270,20 @@ def test_a_third_party_module_that_pulls_in_the_project_is_refused_and_denied(tr
     tree.ready(p)
     assert tree.last()["mode"] == "cold"
     stop(p)
+
+
+def test_an_installed_package_named_like_a_project_folder_is_third_party(tree):
+    # RAGFlow has an mcp/ folder (no __init__.py) and imports the installed mcp package.
+    (tree.root / "shadow").mkdir()
+    (tree.root / "shadow" / "server.py").write_text("")
+    (tree.lib / "shadow").mkdir()
+    (tree.lib / "shadow" / "__init__.py").write_text(LOGGED.format(name="shadow"))
+    tree.modules(["shadow", "fakelib"])
+    first = tree.shim()
+    tree.ready(first)
+    stop(first)
+    parent = tree.parent()
+    assert parent["preloaded"] == 2 and ("shadow", parent["pid"]) in tree.imports()
 
 
 def test_threads_in_the_parent_after_preloading_refuse_the_fork(tree):
@@ -363,7 +378,7 @@ def test_a_shim_killed_outright_takes_its_child_with_it(tree):
     child = tree.ready(p)
     stop(p, signal.SIGKILL)
     deadline = time.monotonic() + 3
-    while warm._alive(child) and time.monotonic() < deadline:
+    while (warm._alive(child) or zombies_of(parent["pid"])) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not warm._alive(child) and zombies_of(parent["pid"]) == []
 
