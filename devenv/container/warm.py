@@ -325,6 +325,8 @@ def _warm(argv):
     script = argv[0]
     if os.environ.get("DEVENV_WARM", "1") in ("0", "false", "off"):
         return ("cold", "warm start is off (DEVENV_WARM)")
+    if os.path.exists(os.path.join(STATE_DIR, "off")):  # .devenv/warm/off on the host: off without a recreate
+        return ("cold", "warm start is off (.devenv/warm/off)")
     listing = _read_json(module_list_path(script))
     if not listing or not listing.get("modules"):
         return ("learn", "no module list yet: this run records one")

@@ -339,6 +339,12 @@ def test_the_off_switch_and_a_broken_parent_fall_back_cold(tree):
     tree.ready(p)
     assert tree.last()["mode"] == "cold" and "off" in tree.last()["reason"]
     stop(p)
+    (tree.state_dir / "off").touch()  # the host's switch, read at each start
+    p = tree.shim()
+    tree.ready(p)
+    assert tree.last()["reason"] == "warm start is off (.devenv/warm/off)"
+    stop(p)
+    (tree.state_dir / "off").unlink()
     # A socket that answers nothing: the fast path fails, the start does not.
     sock = next(tree.run_dir.glob("*.sock"))
     sock.unlink()
