@@ -174,38 +174,41 @@ def last_path(script):
 
 
 # --- the module recorder (in children and learning runs) ----------------------------------
-def record_modules(script, root, interval=None, stable_checks=3, stop=None):
-    """Write the modules this process imported, once their number is stable (daemon thread)."""
-    def snapshot():
-        tree = OwnTree(root)
-        names = []
-        for name, mod in list(sys.modules.items()):
-            if mod is None or name in ("__main__", "__mp_main__") or tree.is_own(name, mod):
-                continue
-            names.append(name)
-        return names
-
+def record_modules(script, root, interval=None, stop=None):
+    """Write the modules this process imported (daemon thread): once their number holds still for
+    ``interval`` seconds, again whenever it grows, and at exit. A process that a quick series
+    of edits replaces after 20 s still leaves its list."""
     if interval is None:
-        interval = float(os.environ.get("DEVENV_WARM_RECORD_INTERVAL") or 2.0)
+        interval = float(os.environ.get("DEVENV_WARM_RECORD_INTERVAL") or 1.0)
+    written = [None]
+
+    def write():
+        tree = OwnTree(root)
+        names = [name for name, mod in list(sys.modules.items())
+                 if mod is not None and name not in ("__main__", "__mp_main__") and not tree.is_own(name, mod)]
+        if names == written[0]:
+            return
+        path = module_list_path(script)
+        old = _read_json(path) or {}
+        if old.get("modules") != names or old.get("executable") != sys.executable:
+            _write_json(path, {"script": script, "executable": sys.executable, "root": root, "modules": names,
+                               "deny": old.get("deny", []), "at": time.time()})
+        written[0] = names
 
     def loop():
-        last, same, written, wait = -1, 0, None, interval
+        last = -1
         while stop is None or not stop.is_set():
-            time.sleep(wait)
+            time.sleep(interval)
             n = len(sys.modules)
-            same = same + 1 if n == last else 0
+            if n == last:
+                try:
+                    write()
+                except Exception:
+                    pass
             last = n
-            if same >= stable_checks:
-                names = snapshot()
-                path = module_list_path(script)
-                old = _read_json(path) or {}
-                if names != written and (old.get("modules") != names or old.get("executable") != sys.executable):
-                    _write_json(path, {"script": script, "executable": sys.executable, "root": root, "modules": names,
-                                       "deny": old.get("deny", []), "at": time.time()})
-                written = names
-                same = 0
-                wait = max(interval * 5, 10 * interval)
 
+    import atexit
+    atexit.register(lambda: write() if written[0] is None else None)
     t = threading.Thread(target=loop, name="devenv-warm-record", daemon=True)
     t.start()
     return t

@@ -252,7 +252,7 @@ def test_a_changed_third_party_file_falls_back_cold(tree):
     tree.parent()
     r = tree.shim()
     tree.ready(r)
-    assert tree.last()["mode"] == "warm"
+    assert tree.last()["mode"] == "warm", tree.last()
     stop(r)
 
 
