@@ -157,7 +157,7 @@ def _site_dirs():
 
 def is_own_file(path, root, site_dirs):
     """A file of the project's tree (not its venv's packages)."""
-    if not path:
+    if not path or not os.path.isabs(path):  # "built-in", "frozen": no file at all
         return False
     real = os.path.realpath(path)
     if not real.startswith(os.path.realpath(root) + os.sep):
@@ -340,8 +340,9 @@ def _warm(argv):
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.connect(path)
-    except OSError:
+    except OSError as e:
         conn.close()
+        sys.stderr.write("devenv warm: no warm parent at %s (%s)\n" % (path, e.strerror))
         info = _read_json(os.path.join(RUN_DIR, "parent-%s.json" % key)) or {}
         if info.get("state") == "refused" and info.get("list_at") == listing.get("at"):
             return ("cold", "warm parent refused: %s" % info.get("reason"))

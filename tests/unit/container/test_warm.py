@@ -286,6 +286,13 @@ def test_an_installed_package_named_like_a_project_folder_is_third_party(tree):
     assert parent["preloaded"] == 2 and ("shadow", parent["pid"]) in tree.imports()
 
 
+def test_builtin_and_frozen_modules_are_never_the_projects(tree):
+    own = warm.OwnTree(str(tree.root))
+    assert not own.is_own("_string") and not own.is_own("sys") and not own.is_own("zipimport")
+    (tree.root / "app" / "x.py").write_text("")
+    assert own.is_own("app.x") and own.is_own("app")
+
+
 def test_threads_in_the_parent_after_preloading_refuse_the_fork(tree):
     (tree.lib / "pool.py").write_text("import threading, time\nthreading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n")
     tree.modules(["pool", "fakelib"])
@@ -329,7 +336,8 @@ def test_a_pool_that_stops_its_threads_at_fork_is_allowed(tree):
     assert parent["pools_stopped_at_fork"] == 1
     p = tree.shim()
     tree.ready(p)
-    assert tree.last()["mode"] == "warm", tree.last()
+    assert tree.last()["mode"] == "warm", (tree.last(), p.stderr.read() if stop(p) is not None else "",
+                                           {f.name: f.read_text()[:300] for f in tree.run_dir.iterdir()})
     stop(p)
 
 
