@@ -127,8 +127,10 @@ class OwnTree:
                     origin, locations = (spec.origin, list(spec.submodule_search_locations or [])) if spec else (None, None)
             except Exception:
                 origin, locations = None, None
-            if locations is None:  # not found, or cannot tell
-                own = top in self.folders or mod is None
+            if locations is None:  # not importable by name (e.g. Cython's _cython_3_x): a folder of the root decides
+                if top not in self.folders:
+                    return False  # not cached: it may show up later, made by a package's import
+                own = True
             else:
                 own = self.file_is_own(origin) or any(self.file_is_own(os.path.join(loc, "__init__.py")) for loc in locations)
                 own = own or (origin in (None, "namespace") and not locations and top in self.folders)
