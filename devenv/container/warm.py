@@ -282,18 +282,25 @@ def _spawn_parent(key, script):
     """Start the warm parent of this kind, detached (double fork: the loop does not wait for it)."""
     os.makedirs(RUN_DIR, exist_ok=True)
     lock = os.path.join(RUN_DIR, "%s.starting" % key)
-    try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:
-        info = _read_json(os.path.join(RUN_DIR, "parent-%s.json" % key)) or {}
-        pid = info.get("pid", 0)
-        if pid and _is_parent(pid, key) and time.time() - info.get("started", 0) < PARENT_START_TIMEOUT:
-            return "the warm parent is still starting"
+    for _attempt in (1, 2):
         try:
-            os.unlink(lock)
-        except OSError:
-            pass
-        return "a warm parent died while starting; another is started"
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            break
+        except FileExistsError:
+            try:
+                with open(lock) as f:
+                    pid = int(f.read().strip() or 0)
+                age = time.time() - os.stat(lock).st_mtime
+            except (OSError, ValueError):
+                pid, age = 0, 0.0
+            if (pid == 0 and age < 5) or (_is_parent(pid, key) and age < PARENT_START_TIMEOUT):
+                return "the warm parent is still starting (it preloads the modules)"
+            try:  # its parent died while starting: start another
+                os.unlink(lock)
+            except OSError:
+                pass
+    else:
+        return "cannot start a warm parent (%s is in the way)" % lock
     os.close(fd)
     pid = os.fork()
     if pid == 0:
@@ -308,7 +315,10 @@ def _spawn_parent(key, script):
                 os.execv(sys.executable, [sys.executable, os.path.abspath(__file__), "--serve", key, script])
         finally:
             os._exit(0)
-    os.waitpid(pid, 0)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:  # in a warm parent, its SIGCHLD reaping may get there first
+        pass
     return None
 
 
@@ -428,10 +438,14 @@ class Parent:
         self.watched = {}
         self.children = {}
         self.stopping = None
+        self.replaced = False
+        self.successor = False
+        self.sock_ino = None
 
     def save(self, **fields):
         self.status.update(fields)
-        _write_json(self.status_path, self.status)
+        if not self.replaced:  # the successor owns the status file now
+            _write_json(self.status_path, self.status)
 
     def refuse(self, reason, listing=None):
         self.save(state="refused", reason=reason, list_at=(listing or {}).get("at"))
@@ -546,6 +560,7 @@ class Parent:
         listener.bind(tmp)
         listener.listen(16)
         os.replace(tmp, self.sock_path)
+        self.sock_ino = os.stat(self.sock_path).st_ino
         self._unlock()
         self.save(state="ready", ready_at=time.time())
         wake_r, wake_w = os.pipe()
@@ -582,12 +597,17 @@ class Parent:
             self.reap(sel)
             if terminate[0] and not self.stopping:
                 self.stop("asked to stop")
+            if not self.stopping and self._stamp(self.sock_path) is not None and self._stamp(self.sock_path)[2] != self.sock_ino:
+                # A successor bound the socket: it takes the next starts; this one ends with its children.
+                self.stopping, self.replaced = "replaced by a parent with the new module list", True
             if self.stopping and not self.children:
                 self.save(state="exited", reason=self.stopping)
                 return None
 
     def stop(self, reason):
         self.stopping = reason
+        if self.replaced:
+            return
         try:
             os.unlink(self.sock_path)
         except OSError:
@@ -631,10 +651,14 @@ class Parent:
         self.status["hits"] += 1
         self.save(children=sorted(self.children))
         listing = _read_json(module_list_path(self.script)) or {}
-        if listing.get("at") != self.listing.get("at") and not self.stopping:
-            # The script imports more (or other) modules now: serve this start, then make way
-            # for a parent that preloads the new list.
-            self.stop("the module list changed")
+        if listing.get("at") != self.listing.get("at") and not self.stopping and not self.successor:
+            # The script imports more (or other) modules now: start a parent that preloads the new
+            # list; it takes over the socket when ready, and this one serves until then.
+            self.successor = True
+            try:
+                _spawn_parent(self.key, self.script)
+            except OSError:
+                pass
         try:
             _send(conn, {"pid": pid, "parent": os.getpid()})
         except OSError:
@@ -706,6 +730,11 @@ class Parent:
 
 def serve_main(key, script):
     parent = Parent(key, script, os.getcwd())
+    try:
+        with open(os.path.join(RUN_DIR, "%s.starting" % key), "w") as f:
+            f.write(str(os.getpid()))  # the lock names its owner: a shim can tell starting from dead
+    except OSError:
+        pass
     try:
         job = parent.serve()
     except BaseException as e:

@@ -223,10 +223,15 @@ class Reloader:
 
     def _warm_details(self, agent: Agent, names: dict[str, str], new: dict[str, int]) -> list[str]:
         """How each restarted process started: warm (forked from its parent) or cold, and why."""
-        try:
-            last = agent.request({"op": "warm"}).get("last", {})
-        except EngineError:
-            return []
+        last: dict[str, Any] = {}
+        for _ in range(10):  # a shim notes its start a moment after the process appears
+            try:
+                last = agent.request({"op": "warm"}).get("last", {})
+            except EngineError:
+                return []
+            if all((last.get(s) or {}).get("pid") == pid for s, pid in new.items()):
+                break
+            self.stop.wait(0.05)
         out = []
         for script, pid in sorted(new.items()):
             seen = last.get(script)

@@ -404,6 +404,23 @@ def test_a_shim_killed_outright_takes_its_child_with_it(tree):
     assert not warm._alive(child) and zombies_of(parent["pid"]) == []
 
 
+def test_a_grown_module_list_brings_a_successor_without_a_cold_start(tree):
+    first = tree.warm_up()
+    tree.modules(["fakelib", "app.util", "json", "decimal"])  # what a child recorded since
+    starts = []
+    for _ in range(8):
+        p = tree.shim()
+        tree.ready(p)
+        starts.append((tree.last()["mode"], tree.last().get("parent")))
+        Path(warm.REPLACE_MARKER % p.pid).touch()
+        stop(p)
+        time.sleep(0.3)
+    assert all(mode == "warm" for mode, _ in starts), starts
+    parents = {parent for _, parent in starts}
+    assert first["pid"] in parents and len(parents) == 2  # the successor took over
+    assert not warm._is_parent(first["pid"], first["key"])  # and the old one left
+
+
 def test_status_reports_parents_with_their_memory(tree):
     parent = tree.warm_up()
     out = subprocess.run([sys.executable, str(WARM), "--status"], env=tree.env, capture_output=True, text=True, check=True)
