@@ -459,7 +459,11 @@ class Parent:
             pass
 
     def preload(self):
-        """Import the recorded third-party modules; returns a refusal reason or None."""
+        """Import the recorded third-party modules; returns a refusal reason or None.
+
+        It first waits ``DEVENV_WARM_DELAY`` seconds (default 10): the parent starts beside the
+        cold start that needed it, and on a small machine both at once slow that start down."""
+        time.sleep(float(os.environ.get("DEVENV_WARM_DELAY") or 10))
         listing = _read_json(module_list_path(self.script)) or {}
         self.listing = listing
         tree = OwnTree(self.root)

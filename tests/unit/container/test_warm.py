@@ -63,7 +63,7 @@ class Tree:
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": f"{self.lib}:{self.root}",
             "DEVENV_WARM_RUN": str(self.run_dir), "DEVENV_WARM_STATE": str(self.state_dir),
-            "IMPORT_LOG": str(self.log), "PYTHONDONTWRITEBYTECODE": "1", "DEVENV_WARM_RECORD_INTERVAL": "0.1",
+            "IMPORT_LOG": str(self.log), "PYTHONDONTWRITEBYTECODE": "1", "DEVENV_WARM_RECORD_INTERVAL": "0.1", "DEVENV_WARM_DELAY": "0",
         }
         self.started: list[subprocess.Popen] = []
 
