@@ -84,7 +84,17 @@ class Tree:
         return int(line.split()[1])
 
     def last(self) -> dict:
-        return json.loads((self.run_dir / "last-app_main.py.json").read_text())
+        """The last start's note, once it is the latest shim's (it writes it as its child starts)."""
+        pid = self.started[-1].pid if self.started else None
+        deadline = time.monotonic() + 3
+        while True:
+            try:
+                data = json.loads((self.run_dir / "last-app_main.py.json").read_text())
+            except (OSError, ValueError):
+                data = {}
+            if data.get("pid") == pid or time.monotonic() > deadline:
+                return data
+            time.sleep(0.02)
 
     def parent(self, state: str = "ready", timeout: float = 20) -> dict:
         deadline = time.monotonic() + timeout
