@@ -127,6 +127,7 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--rag-warmup", type=int, default=2, help="uncounted rag/ edits in warm mode (the task executor's parent)")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stopped: still restore the files and the switch
     root = args.checkout.resolve()
     log = args.log or root / ".devenv" / "bench-up.log"
     off = root / ".devenv" / "warm" / "off"
