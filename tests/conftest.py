@@ -33,16 +33,38 @@ def engine_problem() -> str | None:
     return None
 
 
+REALRF = os.environ.get("REALRF", "/tmp/realrf")
+REALRF_IMAGE = "infiniflow/ragflow:v0.22.0"
+
+
+@lru_cache(maxsize=1)
+def realstack_problem() -> str | None:
+    """Why the real-RAGFlow layer cannot run here (the kit is built by scripts/realstack.sh), or None."""
+    problem = engine_problem()
+    if problem:
+        return problem
+    if not os.path.isfile(os.path.join(REALRF, "ragflow", ".realrf-checkout")):
+        return f"the real-RAGFlow kit is not built ({REALRF}/ragflow; run `bash scripts/realstack.sh`)"
+    image = subprocess.run(["docker", "image", "inspect", REALRF_IMAGE], capture_output=True, timeout=20)
+    if image.returncode != 0:
+        return f"the real-RAGFlow image {REALRF_IMAGE} is not built (run `bash scripts/realstack.sh`)"
+    return None
+
+
+LAYERS = {"engine": engine_problem, "realstack": realstack_problem}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    problem = engine_problem() if any("engine" in item.keywords for item in items) else None
-    if problem is None:
-        return
-    for item in items:
-        if "engine" in item.keywords:
-            if os.environ.get("CI"):
-                item.add_marker(pytest.mark.usefixtures("_engine_required"))
-            else:
-                item.add_marker(pytest.mark.skip(reason=f"no real engine: {problem}"))
+    for marker, check in LAYERS.items():
+        problem = check() if any(marker in item.keywords for item in items) else None
+        if problem is None:
+            continue
+        for item in items:
+            if marker in item.keywords:
+                if os.environ.get("CI"):
+                    item.add_marker(pytest.mark.usefixtures(f"_{marker}_required"))
+                else:
+                    item.add_marker(pytest.mark.skip(reason=f"{marker} layer cannot run: {problem}"))
 
 
 @pytest.fixture
@@ -50,3 +72,10 @@ def _engine_required() -> None:
     problem = engine_problem()
     if problem:
         pytest.fail(f"CI is set but the real-engine layer cannot run: {problem}", pytrace=False)
+
+
+@pytest.fixture
+def _realstack_required() -> None:
+    problem = realstack_problem()
+    if problem:
+        pytest.fail(f"CI is set but the real-RAGFlow layer cannot run: {problem}", pytrace=False)

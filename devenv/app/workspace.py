@@ -37,6 +37,7 @@ class Workspace:
     checkout_dirs: frozenset[str]
     _model: ComposeModel | None = field(default=None, repr=False)
     _unsaved_index: tuple[Path, str] | None = field(default=None, repr=False)
+    image_unknown: bool = field(default=False, repr=False)
 
     @property
     def project_dir(self) -> Path:
@@ -114,6 +115,7 @@ class Workspace:
         except EngineError:
             return (), ""
         if image_id is None:
+            self.image_unknown = True  # `up` looks again once compose has built or pulled it
             return (), ""
         key = image_id.split(":")[-1][:12]
         index = self._image_index(image, key, plan.packages)
@@ -127,7 +129,9 @@ class Workspace:
             here = self.root / rel
             if not here.exists() and not here.is_symlink() or (rel in made and size > 0 and _empty(here)):
                 missing.append(rel)
-        return tuple(sorted(missing)), key
+        # Only what the checkout ignores (build output, as RAGFlow's `*.trie`): a source file the checkout
+        # lacks was removed on purpose, or the image is another release; the image's copy must not come back.
+        return tuple(sorted(_ignored_by_checkout(self.root, missing))), key
 
     def _image_index(self, image: str, key: str, packages: tuple[str, ...]) -> list[tuple[str, int]]:
         cache = self.root / IMAGE_INDEX_DIR / f"{key}.json"
@@ -274,3 +278,21 @@ def _empty(path: Path) -> bool:
         return path.stat().st_size == 0
     except OSError:
         return False
+
+
+def _ignored_by_checkout(root: Path, rels: list[str]) -> list[str]:
+    """Those of ``rels`` that the checkout's ``.gitignore`` files (root and along each path) ignore."""
+    if not rels:
+        return []
+    from ..watch.ignore import IgnoreRules
+
+    folders = {""} | {"/".join(r.split("/")[:i]) for r in rels for i in range(1, r.count("/") + 1)}
+    gitignores = {}
+    for folder in folders:
+        try:
+            lines = (root / folder / ".gitignore").read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        gitignores[folder] = lines
+    rules = IgnoreRules(gitignores, defaults=())
+    return [r for r in rels if rules(r, False)]

@@ -15,7 +15,8 @@ def run(app: AppContext, *, service: str | None = None, whole: bool = False) -> 
     name = service or plan.service
     if name not in ws.model().services:
         raise ConfigError(f"no service {name!r} in project {plan.project_name}", fix=f"use one of: {', '.join(sorted(ws.model().services))}")
-    reloader = Reloader(plan, ws.target(), app.engine(), ws.root, reload_timeout=ws.settings["server.reload_timeout"])
+    reloader = Reloader(plan, ws.target(), app.engine(), ws.root, reload_timeout=ws.settings["server.reload_timeout"],
+                        kill_after=ws.settings["reload.kill_after"])
     try:
         if name == plan.service:
             names = frozenset(p.name for p in plan.processes)

@@ -31,6 +31,7 @@ def run(app: AppContext, *, as_json: bool = False) -> int:
     service = ws.settings["compose.service"] or next(
         (s for s in det.server_candidates if any(c.service == s for c in containers)), det.server_candidates[0])
     data = collect(ws.root, project, service, containers, state.load(ws.root))
+    data["processes"] = processes(app.engine(), containers, service, det.processes, state.load(ws.root))
     if as_json:
         app.ui.print(json.dumps(data, indent=2))
     else:
@@ -61,9 +62,37 @@ def collect(root: Path, project: str, service: str, containers: list[ContainerSt
         "caches": cache_sizes(root / CACHE_DIR),
         "watching": state.watcher_alive(st),
         "last_reload": st.get("last_reload"),
+        "start": st.get("start"),
         "reloads": st.get("reloads", 0),
         "warm": st.get("warm"),  # warm parents at the last reload: script, pid, state, hits, rss_kb
     }
+
+
+def processes(engine: Any, containers: list[ContainerState], service: str, specs: Any, st: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Python processes of the server container, read from it now (pid, uptime); restarts as the
+    watcher counted them in this container (None when no watcher saw it)."""
+    from ..core.errors import EngineError
+    from ..loop.processes import ProcessProbe
+
+    server = next((c for c in containers if c.service == service and c.running), None)
+    if server is None:
+        return []
+    scripts = {p.name: p.script for p in specs}
+    try:
+        found = engine.agent(server.id).request({"op": "procs", "scripts": list(scripts.values())}, timeout=5)["procs"]
+    except (EngineError, KeyError):
+        return []
+    same = st.get("processes_container") == ProcessProbe(engine, scripts).container_key(server)
+    counted = {p.get("script"): p for p in st.get("processes") or []} if same else {}
+    out = []
+    for name, script in scripts.items():
+        mine = sorted((p for p in found if p["script"] == script), key=lambda p: p["start"])
+        seen = counted.get(script, {})
+        entry = {"name": name, "script": script, "running": bool(mine), "pid": mine[0]["pid"] if mine else None,
+                 "uptime_seconds": mine[0].get("age") if mine else None,
+                 "restarts": seen.get("restarts") if seen else None}
+        out.append(entry)
+    return out
 
 
 def cache_sizes(folder: Path) -> dict[str, Any]:
@@ -124,6 +153,14 @@ def render(d: dict[str, Any]) -> str:
     if d["caches"]:
         sizes = ", ".join(f"{k} {_size(v['bytes'])}{'' if v['complete'] else '+'}" for k, v in d["caches"].items())
         lines += ["", f"caches: {sizes}"]
+    if d.get("processes"):
+        shown = [f"{p['name']} pid {p['pid']} up {_age(p['uptime_seconds'])}"
+                 + (f" ({p['restarts']} restarts)" if p.get("restarts") else "") if p["running"] else f"{p['name']} not running"
+                 for p in d["processes"]]
+        lines += ["", "processes: " + "; ".join(shown)]
+    if d.get("start"):
+        st = d["start"]
+        lines.append("last start: " + ", ".join(f"{k} at {v:.1f} s" for k, v in st.items() if v is not None))
     last = d.get("last_reload")
     watching = "watching" if d["watching"] else "not watching"
     if last:

@@ -41,6 +41,8 @@ def run(app: AppContext, *, detach: bool = False, debug: bool = False, recreate:
         if not had_containers and result.state is State.MISSING:
             _roll_back(ws, result.created)
         raise
+    if ws.image_unknown:
+        plan = _with_baked_files(ws, plan, engine, ui)
     deadline = time.monotonic() + (timeout or ws.settings["server.start_timeout"])
     phases = StartPhases()
     if not plan.health_url:
@@ -60,6 +62,20 @@ def run(app: AppContext, *, detach: bool = False, debug: bool = False, recreate:
         return EXIT_OK
     watch_until_stopped(app, ws, plan, ready=ready)
     return EXIT_OK
+
+
+def _with_baked_files(ws: Workspace, plan: Plan, engine, ui: UI) -> Plan:
+    """The server image did not exist before this `up` built or pulled it: what did it bake?"""
+    ws.image_unknown = False
+    fresh = ws.plan(debug=plan.debug_port is not None)
+    if fresh.baked == plan.baked:
+        return plan
+    ui.info(f"the new image bakes {len(fresh.baked)} file(s) under the mounted packages ({', '.join(fresh.baked[:3])}); "
+            "recreating the server so they stay visible")
+    ws.write_override(fresh)
+    with Progress(ui, "docker compose up") as progress:
+        engine.compose_up(ws.target(), [fresh.service], no_deps=True, on_line=progress.update)
+    return fresh
 
 
 def preflight(ws: Workspace, plan: Plan, ui: UI) -> list[ContainerState]:

@@ -23,7 +23,8 @@ from ..loop.reloader import Reloader
 def run(app: AppContext, *, as_json: bool = False) -> int:
     ws = app.workspace()
     plan = ws.plan()
-    reloader = Reloader(plan, ws.target(), app.engine(), ws.root, reload_timeout=ws.settings["server.reload_timeout"])
+    reloader = Reloader(plan, ws.target(), app.engine(), ws.root, reload_timeout=ws.settings["server.reload_timeout"],
+                        kill_after=ws.settings["reload.kill_after"])
     result: dict[str, Any] = {"service": plan.service, "mounts": {}, "restart": None, "verified": False}
     try:
         container = reloader.server_container()

@@ -27,7 +27,7 @@ RELAUNCH_MARKER = "/tmp/devenv-relaunch-%d"
 # marker: the shim then kills its child at once instead of waiting for its slow shutdown.
 REPLACE_MARKER = "/tmp/devenv-replace-%d"
 WARM_RUN = "/tmp/devenv-warm"  # warm.py's RUN_DIR: the parents' and the last starts' status files
-OPS = ("procs", "hash", "reload", "ping", "listening", "warm")
+OPS = ("procs", "hash", "reload", "ping", "listening", "kill", "warm")
 
 def uptime():
     with open("/proc/uptime") as f:
@@ -74,6 +74,20 @@ def listening(port):
             if len(cols) > 3 and cols[1].endswith(suffix) and cols[3] == "0A":
                 return True
     return False
+
+def kill(targets):
+    # SIGKILL each {"pid", "start"} that is still that very process (a pid may have been reused).
+    killed = []
+    for t in targets:
+        try:
+            with open("/proc/%d/stat" % t["pid"]) as f:
+                if int(f.read().rsplit(")", 1)[1].split()[19]) != t["start"]:
+                    continue
+            os.kill(t["pid"], signal.SIGKILL)
+            killed.append(t["pid"])
+        except (OSError, ValueError, IndexError, KeyError):
+            pass
+    return killed
 
 def relaunch_now(pid):
     # devenv's BASH_ENV hook makes the loop's next `sleep` return at once when this marker,
@@ -157,6 +171,8 @@ def handle(req):
         return {"hashes": dict((p, digest(p)) for p in req.get("paths", []))}
     if op == "reload":
         return reload(req)
+    if op == "kill":
+        return {"killed": kill(req.get("procs", []))}
     if op == "listening":
         return {"listening": listening(int(req.get("port", 0)))}
     if op == "warm":

@@ -41,6 +41,10 @@ def _positive(v: Any) -> str | None:
     return None if v > 0 else "must be greater than 0"
 
 
+def _non_negative(v: Any) -> str | None:
+    return None if v >= 0 else "must be 0 or more"
+
+
 def _port(v: Any) -> str | None:
     return None if 0 < v < 65536 else "must be a port number between 1 and 65535"
 
@@ -83,6 +87,8 @@ KEYS: tuple[Key, ...] = (
     Key("watch.ignore", list, [], "extra ignore patterns (gitignore syntax), on top of .gitignore and .dockerignore", check=_str_list),
     Key("reload.warm", bool, True, "start Python processes forked from a warm parent that has their third-party modules "
         "imported (needs server.fast_relaunch); any doubt starts them cold"),
+    Key("reload.kill_after", (int, float), 1.0, "seconds a process devenv replaces may take to exit before it is killed "
+        "(only where its loop ignores the exit code; 0: always wait for it)", check=_non_negative),
     Key("reload.uv_sync", bool, True, "run `uv sync` in the container when pyproject.toml or uv.lock changes"),
     Key("reload.web_build", list, [], 'command run in web/ on the host when web/src changes, e.g. ["npm", "run", "build"]', check=_str_list),
 )

@@ -8,7 +8,7 @@ testable with fixtures written in the test itself.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 from .dotenv import parse_dotenv
@@ -210,8 +210,32 @@ def detect_processes(entrypoint: str | None, packages: tuple[str, ...]) -> tuple
         scripts = list(dict.fromkeys(_PY_RUN.findall(entrypoint)))
         found = [known.get(s) or ProcessSpec(s.rsplit("/", 1)[-1][:-3], s) for s in scripts]
         if found:
-            return tuple(found)
+            return tuple(replace(p, exit_ignored=_backgrounded_then_waited(entrypoint, p.script)) for p in found)
     return tuple(p for p in KNOWN_PROCESSES if p.script.split("/", 1)[0] in packages)
+
+
+def _backgrounded_then_waited(entrypoint: str, script: str) -> bool:
+    r"""Whether every launch of ``script`` is ``... script ... &`` followed by a bare ``wait``.
+
+    >>> _backgrounded_then_waited('while true; do\n  "$PY" api/s.py &\n  wait;\n  sleep 1;\ndone &', "api/s.py")
+    True
+    >>> _backgrounded_then_waited('while true; do\n  python3 api/s.py\n  sleep 1\ndone &', "api/s.py")
+    False
+    """
+    lines = entrypoint.splitlines()
+    launches = [i for i, line in enumerate(lines) if script in line and _PY_RUN.search(line)]
+    if not launches:
+        return False
+    for i in launches:
+        # the launch may continue over several lines (`\`); it must end in `&`, then `wait` comes next
+        end = i
+        while end + 1 < len(lines) and lines[end].rstrip().endswith("\\"):
+            end += 1
+        tail = lines[end].split("#", 1)[0].rstrip()
+        following = next((line.strip() for line in lines[end + 1:] if line.strip() and not line.strip().startswith("#")), "")
+        if not tail.endswith("&") or tail.endswith("&&") or re.match(r"wait\s*;?$", following) is None:
+            return False
+    return True
 
 
 def project_name(env: Mapping[str, str], compose_text: str, project_dir: str) -> str:

@@ -119,6 +119,10 @@ class ProcessSpec:
 
     name: str
     script: str  # relative to /ragflow
+    # The loop runs it as `"$PY" script & wait`: `wait` with no argument returns 0 whatever the exit
+    # code, so a process killed outright is relaunched. In the foreground form (`python3 X; sleep 1`
+    # under `set -e`) a non-zero exit ends the loop for good: only a graceful exit is safe there.
+    exit_ignored: bool = False
 
 
 KNOWN_PROCESSES = (

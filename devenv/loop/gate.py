@@ -90,7 +90,8 @@ class StartMonitor:
         loop = self.probe.poll(container, now)
         if loop is not None:
             self.failure = last_failure(self.engine.container_logs(container.id, since=loop.first_exit - 2, tail=400))
-            where = f": {self.failure.message} at {self.failure.location}" if self.failure else ""
+            where = (f": {self.failure.message} at {self.failure.location}" if self.failure else
+                     ": no Python traceback in its log (killed by a signal, or a crash in native code)")
             return f"{loop.script} crashed {loop.exits} times in a row (its loop keeps relaunching it){where}"
         if self.phases.listening is None and server in self.probe.tracker.scripts and self.probe.listening(container, API_PORT):
             self.phases.listening = now - self.began
@@ -139,6 +140,8 @@ def wait_healthy(plan: Plan, engine: Engine, deadline: float, stop: threading.Ev
 
     try:
         ping = health.wait_ping(deadline, stop, interval=0.1, alive=alive)
+        if ping.ok and monitor is not None and monitor.phases.listening is None:
+            monitor.phases.listening = time.time() - monitor.began  # it answered before devenv saw the port open
         if not ping.ok:
             return result(False, ping, None, ping.detail if monitor is not None and monitor.failure else ping.describe())
         healthz = health.healthz()

@@ -96,17 +96,19 @@ class Reloader:
 
     def __init__(self, plan: Plan, target: Target, engine: Engine, root: Path, *, stop: threading.Event | None = None,
                  reload_timeout: float = 180, replan: Callable[[], tuple[Plan, Target]] | None = None,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, kill_after: float = 0.0) -> None:
         self.engine = engine
         self.root = root
         self.stop = stop or threading.Event()
         self.reload_timeout = reload_timeout
+        self.kill_after = kill_after  # seconds before an old process that ignores SIGTERM's urgency is killed
         self.replan = replan
         self.log = log or (lambda _text: None)
         self.health: Health | None = None
         self.probe: ProcessProbe | None = None
         self._use(plan, target)
         self.last_failure: Failure | None = None
+        self._killed: list[str] = []
 
     def _use(self, plan: Plan, target: Target) -> None:
         """Work on ``plan`` from now on (and what derives from it)."""
@@ -115,6 +117,7 @@ class Reloader:
         self.plan, self.target = plan, target
         self.health = Health(plan.health_url, plan.health) if plan.health_url else None
         self.scripts = {p.name: p.script for p in plan.processes}
+        self.killable = {p.script for p in plan.processes if p.exit_ignored}
         if self.probe is None or self.probe.tracker.scripts != list(self.scripts.values()):
             self.probe = ProcessProbe(self.engine, self.scripts)
 
@@ -160,7 +163,7 @@ class Reloader:
     # --- the fast path: SIGTERM the Python processes, their loops relaunch them ---------
     def _signal(self, decision: R.Decision, *, force: bool = False) -> list[str]:
         container = self.server_container()
-        agent = self.engine.agent(container.id)
+        agent = self._agent(container)
         names, skipped = self._running(container, agent, decision.processes)
         if not names:
             # The change is only for processes this container does not run (v0.22.0 starts no admin
@@ -195,10 +198,13 @@ class Reloader:
         if not old_pids and not self._wait_for(agent, scripts, before, deadline=time.monotonic() + 2.5):
             # Nothing to signal, and nothing came back: the loop ended (a crash under `set -e`).
             raise _Escalate(f"no running {', '.join(names)} process to restart", details)
+        old = [p for p in answer["signalled"] if p["script"] in self.killable]
         try:
-            new = self._await_restart(agent, container, scripts, before, signalled_at)
+            new = self._await_restart(agent, container, scripts, before, signalled_at, old)
         except _Escalate as e:
             raise _Escalate(e.reason, details) from None
+        if self._killed:
+            details.append(f"killed {', '.join(self._killed)} {self.kill_after:g} s after SIGTERM (replaced anyway)")
         if old_pids:
             details.insert(0, "pid " + ", ".join(f"{old_pids[s]}->{new[s]}" for s in old_pids if s in new))
         if skipped:
@@ -243,6 +249,16 @@ class Reloader:
             else:
                 out.append(f"{name} cold: {seen.get('reason', 'unknown')}")
         return out
+    def _agent(self, container: ContainerState) -> Agent:
+        """The container's agent, alive: one cached for a container that restarted since died with it."""
+        agent = self.engine.agent(container.id)
+        try:
+            agent.request({"op": "ping"}, timeout=5)
+        except EngineError:
+            if getattr(agent, "alive", True):
+                raise
+            agent = self.engine.agent(container.id)  # the engine starts a fresh one for a dead agent
+        return agent
 
     def _running(self, container: ContainerState, agent: Agent, wanted: frozenset[str]) -> tuple[list[str], list[str]]:
         """Of the processes a decision names, those this container runs (or ran: a dead loop is escalated)."""
@@ -274,11 +290,18 @@ class Reloader:
         return False
 
     def _await_restart(self, agent: Agent, container: ContainerState, scripts: Sequence[str], before: set,
-                       signalled_at: float) -> dict[str, int]:
-        """Wait until every signalled process is new and the server answers ping; returns their new pids."""
+                       signalled_at: float, old: Sequence[dict] = ()) -> dict[str, int]:
+        """Wait until every signalled process is new and the server answers ping; returns their new pids.
+
+        ``old``: signalled processes that may be killed after ``kill_after`` s. RAGFlow's SIGTERM handler
+        sleeps 1 s, then the interpreter takes 3-12 s to shut down; the process is being replaced anyway,
+        and its loop (``& wait``) ignores how it ended.
+        """
         server = self.scripts.get("server")
         deadline = time.monotonic() + self.reload_timeout
         come_back = time.monotonic() + COME_BACK
+        kill_at = time.time() + self.kill_after if self.kill_after > 0 and old else None
+        self._killed = []
         seen_server: set[int] = set()
         new: dict[str, int] = {}
         while True:
@@ -289,6 +312,13 @@ class Reloader:
             self.tracker.observe(procs, time.time(), only=asked)
             current = {p["script"]: p["pid"] for p in procs if (p["pid"], p["start"]) not in before}
             new.update(current)
+            if kill_at is not None and time.time() >= kill_at:
+                kill_at = None
+                alive = {(p["pid"], p["start"]) for p in procs}
+                lingering = [p for p in old if (p["pid"], p["start"]) in alive]
+                if lingering:
+                    killed = agent.request({"op": "kill", "procs": [{"pid": p["pid"], "start": p["start"]} for p in lingering]})["killed"]
+                    self._killed = [p["script"].rsplit("/", 1)[-1] for p in lingering if p["pid"] in killed]
             server_pids = {p["pid"] for p in procs if p["script"] == server and (p["pid"], p["start"]) not in before}
             if server in scripts and seen_server and not (seen_server & server_pids):
                 raise self._failed("the server exited while starting", container, signalled_at)

@@ -40,7 +40,7 @@ class WatchSession:
         self.ws, self.engine, self.ui, self.stop = ws, engine, ui, stop
         self._replan = replan
         self.reloader = Reloader(plan, ws.target(), engine, ws.root, stop=stop,
-                                 reload_timeout=ws.settings["server.reload_timeout"],
+                                 reload_timeout=ws.settings["server.reload_timeout"], kill_after=ws.settings["reload.kill_after"],
                                  replan=self._replanned if replan else None,
                                  log=lambda line: ui.detail(line) if line else None)
         self._rules_for: tuple[Plan, list[R.PathRule]] | None = None
@@ -166,6 +166,8 @@ class WatchSession:
         container, loop = found
         report = ReloadReport((), f"{loop.name} keeps exiting")
         report.failure = self.reloader.crash_failure(container, loop)
+        if report.failure is not None and report.failure.signature == self._printed_failure:
+            return  # the reload that caused it said so already; the next save restarts it
         report.error = (f"{loop.script} exited {loop.exits} times in a row and its loop keeps relaunching it"
                         + (f": {report.failure.message} at {report.failure.location}" if report.failure else
                            " (no traceback in the log: `devenv logs` shows it)"))

@@ -212,8 +212,19 @@ class DemoStack:
         self.compose("down", "-v", "--remove-orphans", "-t", "1", check=False)
 
 
+@pytest.fixture(scope="session")
+def demo_images() -> None:
+    """Build the demo's images once per run (layer cache: seconds), so a changed Dockerfile is never
+    tested through a stale image that compose would reuse because its tag exists."""
+    env = dict(os.environ, DEVENV_DEMO_BASE_IMAGE=os.environ.get("DEVENV_DEMO_BASE_IMAGE", BASE_IMAGE), DOCKER_BUILDKIT="0")
+    result = subprocess.run(["docker", "compose", "--project-directory", str(DEMO / "docker"), "-f",
+                             str(DEMO / "docker" / "docker-compose.yml"), "build", "-q"],
+                            env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"building the demo images failed:\n{result.stderr}"
+
+
 @pytest.fixture
-def demo(tmp_path: Path) -> Iterator[DemoStack]:
+def demo(tmp_path: Path, demo_images: None) -> Iterator[DemoStack]:
     root = tmp_path / "my checkout ü"
     shutil.copytree(DEMO, root, ignore=shutil.ignore_patterns("__pycache__", ".devenv", "ragflow-logs", "docker-compose.devenv.yml*"))
     stack = DemoStack(root)

@@ -83,3 +83,14 @@ def test_down_volumes_needs_confirmation_then_deletes(running):
     demo.devenv("down", "--volumes", "--yes", check=True)
     assert not demo.docker("volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={demo.project}").split()
     assert (demo.root / ".devenv" / "cache" / "uv").is_dir()
+
+
+def test_a_file_the_image_baked_under_a_mounted_package_stays_visible(running):
+    """The demo image bakes rag/res/demo.txt.trie (as RAGFlow's bakes huqie.txt.trie); the checkout has no
+    rag/res: the rag/ bind must not hide it, and nothing is written into the checkout but the mount point."""
+    baked = running.docker("run", "--rm", "--entrypoint", "cat", running.inspect()["Config"]["Image"], "/ragflow/rag/res/demo.txt.trie")
+    assert baked.startswith("trie built into the image")
+    assert running.exec("cat", "/ragflow/rag/res/demo.txt.trie") == baked
+    assert (running.root / "rag" / "res" / "demo.txt.trie").stat().st_size == 0
+    plan = running.devenv("plan", check=True).stdout
+    assert "/ragflow/rag/res/demo.txt.trie (ro)" in plan and "baked into the image" in plan

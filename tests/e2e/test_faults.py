@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from devenv.loop.session import IDLE_CHECK
+
 from .conftest import Watch, atomic_save
 
 pytestmark = pytest.mark.engine
@@ -277,3 +279,41 @@ def test_a_full_cycle_leaves_the_checkout_clean_and_caches_survive(demo):
     demo.devenv("up", "--detach", check=True)
     assert demo.exec("cat", "/root/.cache/uv/probe-full-cycle") == "survived\n"
     assert _git(root, "status", "--porcelain") == "?? docker/docker-compose.devenv.yml\n"
+
+
+def test_a_server_that_crash_loops_inside_a_running_container_fails_up_with_its_traceback(demo):
+    """The entrypoint's loop relaunches a server that dies at import; the container stays `running`,
+    so only the processes show it. `up` says so within seconds of the second exit, exit 4."""
+    app = demo.root / "api" / "apps" / "demo_app.py"
+    atomic_save(app, app.read_text() + "\ndef broken(:\n")
+    started = time.monotonic()
+    result = demo.devenv("up", "--detach", timeout=180)
+    took = time.monotonic() - started
+    assert result.returncode == 4, result.stderr
+    assert "api/ragflow_server.py crashed 2 times in a row" in result.stderr, result.stderr
+    assert "SyntaxError" in result.stderr and "api/apps/demo_app.py" in result.stderr
+    assert result.stderr.count("def broken(:") == 1, result.stderr  # the traceback once, not once per relaunch
+    assert took < 60, took  # not the start timeout (600 s)
+    assert demo.inspect()["State"]["Status"] == "running"  # the engine alone would never have said
+
+
+def test_watch_notices_a_process_that_keeps_dying_on_its_own(watching):
+    """No save involved: the server is killed twice (as an OOM killer would); its loop relaunches it in a
+    container that stays `running`. The watch says so once, and the next save restarts it as usual."""
+    demo, watch = watching
+    at = watch.mark()
+    def server_pids() -> list[str]:
+        return demo.exec("sh", "-c", "pgrep -f '^python3 api/ragflow_server.py' || true").split()
+
+    for _ in range(2):
+        before = server_pids()
+        demo.exec("pkill", "-KILL", "-f", "^python3 api/ragflow_server.py")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and server_pids() in ([], before):
+            time.sleep(0.1)  # relaunched by its loop
+        time.sleep(IDLE_CHECK + 0.5)  # devenv looks at the processes every IDLE_CHECK s while idle
+    line = watch.wait_for("reload failed:", after=at, timeout=30)
+    assert "api/ragflow_server.py exited 2 times in a row" in line and "keeps relaunching it" in line, line
+    time.sleep(IDLE_CHECK * 2)
+    assert watch.count("reload failed:", after=at) == 1
+    save_and_reload(demo, watch, "after-the-crashes")

@@ -315,19 +315,21 @@ def test_init_then_plan(devenv: Devenv, checkout) -> None:
 BAKED = "rag/res/huqie.txt.trie"
 
 
-def _bake(devenv: Devenv) -> bytes:
+def _bake(devenv: Devenv, root: Path) -> bytes:
+    (root / ".gitignore").write_text("*.trie\n")  # as RAGFlow's checkout ignores it
     trie = b"trie built at image build time\n" * 100
     devenv.engine.bake("infiniflow/ragflow:v0.22.0", {
         f"/ragflow/{BAKED}": trie,  # git-ignored: no checkout has it
         "/ragflow/rag/res/deepdoc/det.onnx": b"model",  # shown by the models volume already
         "/ragflow/rag/svr/task_executor.py": b"# the image's copy of a checkout file\n",
+        "/ragflow/rag/nlp/removed.py": b"# a module the checkout no longer has\n",  # not ignored: stays hidden
     })
     return trie
 
 
 def test_a_file_the_image_baked_under_a_mounted_package_stays_visible(devenv: Devenv, checkout) -> None:
     root = checkout("v0.22.0")
-    trie = _bake(devenv)
+    trie = _bake(devenv, root)
     (root / "rag" / "svr").mkdir(parents=True, exist_ok=True)
     (root / "rag" / "svr" / "task_executor.py").write_text("# the checkout's\n")
     result = devenv("-C", root, "plan")
@@ -336,7 +338,7 @@ def test_a_file_the_image_baked_under_a_mounted_package_stays_visible(devenv: De
     key = devenv.engine.image_id("infiniflow/ragflow:v0.22.0").split(":")[1][:12]
     copy = root / ".devenv" / "cache" / "baked" / key / BAKED
     assert f"source: ../.devenv/cache/baked/{key}/{BAKED}" in override and f"target: /ragflow/{BAKED}" in override
-    assert "det.onnx" not in override and "task_executor" not in override
+    assert "det.onnx" not in override and "task_executor" not in override and "removed.py" not in override
     assert copy.read_bytes() == trie  # unchanged, from the image
     assert (root / BAKED).is_file() and (root / BAKED).stat().st_size == 0  # the mount point, made as the user
     assert f"/ragflow/{BAKED}" in result.stdout and "baked into the image" in result.stdout
@@ -344,7 +346,7 @@ def test_a_file_the_image_baked_under_a_mounted_package_stays_visible(devenv: De
 
 def test_the_baked_files_are_read_once_per_image_and_kept_across_plans(devenv: Devenv, checkout) -> None:
     root = checkout("v0.22.0")
-    _bake(devenv)
+    _bake(devenv, root)
     devenv("-C", root, "plan")
     before = override_of(root).read_bytes()
     devenv.engine.calls.clear()
@@ -356,7 +358,7 @@ def test_the_baked_files_are_read_once_per_image_and_kept_across_plans(devenv: D
 
 def test_a_checkout_that_has_the_file_mounts_its_own(devenv: Devenv, checkout) -> None:
     root = checkout("v0.22.0")
-    _bake(devenv)
+    _bake(devenv, root)
     (root / BAKED).parent.mkdir(parents=True, exist_ok=True)
     (root / BAKED).write_bytes(b"the developer's own trie")
     devenv("-C", root, "plan")

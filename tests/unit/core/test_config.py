@@ -32,6 +32,7 @@ GOOD: dict[str, Any] = {
     "watch.polling": "always",
     "watch.ignore": ["*.tmp"],
     "reload.uv_sync": False,
+    "reload.kill_after": 0,
     "reload.web_build": ["npm", "run", "build"],
 }
 
@@ -101,6 +102,7 @@ BAD_FILES = [
     ("[watch]\nignore = [['*.x']]\n", ["watch.ignore", "must be a list of strings"], ["watch.ignore"]),
     ("[reload]\nweb_build = 'npm run build'\n", ["reload.web_build must be a list", "str"], ["reload.web_build"]),
     ("[reload]\nuv_sync = 'true'\n", ["reload.uv_sync must be true or false"], ["reload.uv_sync"]),
+    ("[reload]\nkill_after = -1\n", ["reload.kill_after = -1 must be 0 or more"], ["reload.kill_after"]),
     ("[watch\n", ["is not valid TOML"], ["devenv init"]),
     ("[[rules]]\npaths = []\naction = 'signal'\n", ["rule 1: paths must be a non-empty list"], ["paths = ["]),
     ("[[rules]]\npaths = 'a/*.py'\naction = 'signal'\n", ["rule 1: paths must be a non-empty list"], ["paths"]),

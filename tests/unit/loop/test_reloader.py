@@ -63,16 +63,27 @@ class SimContainer:
         listed = [{"pid": p, "script": s, "start": st} for s, (p, st) in self.procs.items() if s in scripts]
         if payload["op"] == "procs":
             return {"procs": listed}
+        if payload["op"] == "ping":
+            return {"pid": 1, "ticks": 100}
         if payload["op"] == "hash":
             return {"hashes": {p: self.files.get(p) for p in payload["paths"]}}
         if payload["op"] == "warm":  # the last start of each script, as warm.py notes it
             return {"parents": [], "last": {s: {"pid": p, **self.warm.get(s, {"mode": "cold", "reason": "no module list yet"})}
                                             for s, (p, _st) in self.procs.items()}}
+        if payload["op"] == "kill":  # SIGKILL: gone at once, and the loop relaunches it
+            killed = []
+            for target in payload["procs"]:
+                for script, (pid, start) in list(self.procs.items()):
+                    if (pid, start) == (target["pid"], target["start"]):
+                        del self.procs[script]
+                        self.pending[script] = 1
+                        killed.append(pid)
+            return {"killed": killed}
         self.on_reload()
         bad = [p for p, h in payload["expect"].items() if self.files.get(p) != h]
         sent = []
         if not bad or payload.get("force"):
-            if self.behaviour != "ignore":
+            if self.behaviour not in ("ignore", "linger"):  # linger: takes SIGTERM but never finishes exiting
                 for entry in listed:
                     del self.procs[entry["script"]]
                     if self.behaviour != "dead":
@@ -122,13 +133,14 @@ def setup(tmp_path, health_server):
     changed.write_text("MARK = 1\n")
     plan = replace(plan_for(root), health_url=url)
 
-    def make(behaviour: str = "restart", container_bytes: bytes | None = None, logs: str = ""):
+    def make(behaviour: str = "restart", container_bytes: bytes | None = None, logs: str = "", use_plan=None, kill_after=0.0):
         sim = SimContainer({"/ragflow/api/apps/demo.py": container_bytes if container_bytes is not None else changed.read_bytes()}, behaviour)
         state["sim"] = sim
         engine = FakeEngine(containers=[container()], agent=sim, logs=logs)
-        reloader = Reloader(plan, None, engine, root, reload_timeout=5)
+        reloader = Reloader(use_plan or plan, None, engine, root, reload_timeout=5, kill_after=kill_after)
         return reloader, sim, engine
 
+    make.plan = plan
     return make, root
 
 
@@ -139,8 +151,8 @@ def test_a_signal_reload_is_verified_by_bytes_new_pid_and_health(setup):
     assert report.ok, report
     assert report.details[0] == "pid 10->20"
     assert "bytes match (1 file)" in report.details and "ping ok" in report.details and "healthz ok" in report.details
-    assert sim.requests[0]["op"] == "procs"  # what runs, first: only that is restarted
-    first = sim.requests[1]
+    assert [r["op"] for r in sim.requests[:2]] == ["ping", "procs"]  # a live agent; what runs: only that is restarted
+    first = sim.requests[2]
     assert first["op"] == "reload" and first["scripts"] == [SERVER]
     assert first["expect"] == {"/ragflow/api/apps/demo.py": hashlib.sha256(b"MARK = 1\n").hexdigest()}
     assert first["relaunch_now"] is True
@@ -172,13 +184,13 @@ def test_a_newer_save_seen_by_the_container_is_not_a_dead_mount(setup):
     newer = b"MARK = 2\n"
 
     def save_lands_meanwhile():  # host and container move on together, after devenv hashed MARK = 1
-        if len(sim.requests) == 2:
+        if len(sim.requests) == 3:
             (root / "api" / "apps" / "demo.py").write_bytes(newer)
             sim.files["/ragflow/api/apps/demo.py"] = hashlib.sha256(newer).hexdigest()
     sim.on_reload = save_lands_meanwhile
     report = reloader.run(R.Decision(R.SIGNAL, frozenset({"server"}), ("api/apps/demo.py",)))
     assert report.ok, report
-    assert sim.requests[2]["force"] is True and sim.requests[2]["expect"]["/ragflow/api/apps/demo.py"] == hashlib.sha256(b"MARK = 2\n").hexdigest()
+    assert sim.requests[3]["force"] is True and sim.requests[3]["expect"]["/ragflow/api/apps/demo.py"] == hashlib.sha256(b"MARK = 2\n").hexdigest()
 
 
 def test_a_crash_on_start_is_reported_with_the_traceback(setup):
@@ -239,3 +251,26 @@ def test_a_change_only_for_a_process_that_does_not_run_restarts_nothing(setup):
     report = reloader.run(R.Decision(R.SIGNAL, frozenset({"admin"}), ("admin/server/x.py",)))
     assert report.ok and report.details[0] == "admin not running here: nothing to restart", report
     assert not any(r["op"] == "reload" for r in sim.requests)
+
+
+def _with_loop(plan, exit_ignored: bool):
+    return replace(plan, processes=tuple(replace(p, exit_ignored=exit_ignored) for p in plan.processes))
+
+
+def test_an_old_process_slow_to_exit_is_killed_where_its_loop_ignores_the_exit_code(setup):
+    make, _root = setup
+    reloader, sim, _engine = make("linger", use_plan=_with_loop(make.plan, True), kill_after=0.2)
+    report = reloader.run(R.Decision(R.SIGNAL, frozenset({"server"}), ("api/apps/demo.py",)))
+    assert report.ok and not report.escalated, report
+    assert "killed ragflow_server.py 0.2 s after SIGTERM (replaced anyway)" in report.details
+    (kill,) = [r for r in sim.requests if r["op"] == "kill"]
+    assert kill["procs"] == [{"pid": 10, "start": 100}]
+
+
+def test_an_old_process_is_never_killed_where_a_non_zero_exit_would_end_its_loop(setup):
+    make, _root = setup
+    reloader, sim, _engine = make("linger", use_plan=_with_loop(make.plan, False), kill_after=0.2)
+    reloader.reload_timeout = 1
+    report = reloader.run(R.Decision(R.SIGNAL, frozenset({"server"}), ("api/apps/demo.py",)))
+    assert not any(r["op"] == "kill" for r in sim.requests)
+    assert not any("killed" in d for d in report.details)
