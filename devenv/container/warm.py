@@ -242,7 +242,8 @@ def cold(argv, reason, learn=False):
     if learn:
         run_script(argv, os.getcwd())
         return
-    os.execv(sys.executable, [sys.executable] + list(argv))
+    # argv[0] as the loop wrote it ("python3"), as without devenv: tools that read cmdlines see the same
+    os.execv(sys.executable, [(getattr(sys, "orig_argv", None) or ["python3"])[0]] + list(argv))
 
 
 def _send(conn, data, fds=()):
