@@ -64,6 +64,7 @@ def collect(root: Path, project: str, service: str, containers: list[ContainerSt
         "last_reload": st.get("last_reload"),
         "start": st.get("start"),
         "reloads": st.get("reloads", 0),
+        "warm": st.get("warm"),  # warm parents at the last reload: script, pid, state, hits, rss_kb
     }
 
 
@@ -176,4 +177,8 @@ def render(d: dict[str, Any]) -> str:
                      f"{d['reloads']} reloads")
     else:
         lines.append(f"{watching}; no reload yet")
+    for p in d.get("warm") or []:
+        rss = f"{p['rss_kb'] / 1024:.0f} MB resident" if p.get("rss_kb") else "not running"
+        lines.append(f"warm parent for {p.get('script')}: {p.get('state')}, {rss}, {p.get('hits', 0)} warm starts, "
+                     f"{p.get('fallbacks', 0)} fallbacks" + (f" ({p['reason']})" if p.get("reason") else ""))
     return "\n".join(lines)

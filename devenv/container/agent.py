@@ -23,7 +23,11 @@ import time
 # the process's restart loop (its parent shell); the BASH_ENV hook makes that loop's next
 # `sleep` return at once and removes it.
 RELAUNCH_MARKER = "/tmp/devenv-relaunch-%d"
-OPS = ("procs", "hash", "reload", "ping", "listening", "kill")
+# Before it SIGTERMs a warm start's shim (warm.py) to replace the process, devenv leaves this
+# marker: the shim then kills its child at once instead of waiting for its slow shutdown.
+REPLACE_MARKER = "/tmp/devenv-replace-%d"
+WARM_RUN = "/tmp/devenv-warm"  # warm.py's RUN_DIR: the parents' and the last starts' status files
+OPS = ("procs", "hash", "reload", "ping", "listening", "kill", "warm")
 
 def uptime():
     with open("/proc/uptime") as f:
@@ -48,8 +52,11 @@ def procs(scripts):
             continue
         for script in scripts:
             if any(a == script or a.endswith("/" + script) for a in argv[1:3]):
-                out.append({"pid": int(name), "script": script, "start": int(stat[19]),
-                            "age": round(max(0.0, now - int(stat[19]) / ticks), 2)})
+                entry = {"pid": int(name), "script": script, "start": int(stat[19]),
+                         "age": round(max(0.0, now - int(stat[19]) / ticks), 2)}
+                if argv[1].endswith("/warm.py"):
+                    entry["warm"] = True  # a warm start's shim: the process the loop waits for
+                out.append(entry)
                 break
     return out
 
@@ -113,12 +120,48 @@ def reload(req):
         for p in before:
             if req.get("relaunch_now"):
                 relaunch_now(p["pid"])
+            if p.get("warm"):
+                try:
+                    open(REPLACE_MARKER % p["pid"], "w").close()
+                except OSError:
+                    pass
             try:
                 os.kill(p["pid"], signal.SIGTERM)
                 sent.append(p)
             except OSError:
                 pass
     return {"mismatched": bad, "seen": dict((p, digest(p)) for p in bad), "signalled": sent, "before": before}
+
+def warm_status():
+    """What warm.py's status files say, with each live parent's resident memory."""
+    parents, last = [], {}
+    try:
+        names = sorted(os.listdir(WARM_RUN))
+    except OSError:
+        names = []
+    for name in names:
+        if not name.endswith(".json"):
+            continue
+        try:
+            with open(os.path.join(WARM_RUN, name)) as f:
+                data = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if name.startswith("parent-"):
+            rss = None
+            try:
+                with open("/proc/%d/cmdline" % data.get("pid", 0), "rb") as f:
+                    alive = data.get("key", "?").encode() in f.read().split(b"\0")
+                if alive:
+                    with open("/proc/%d/status" % data["pid"]) as f:
+                        rss = next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), None)
+            except (OSError, ValueError):
+                alive = False
+            data["alive"], data["rss_kb"] = alive, rss
+            parents.append(data)
+        elif name.startswith("last-"):
+            last[data.get("script", name)] = data
+    return {"parents": parents, "last": last}
 
 def handle(req):
     op = req.get("op")
@@ -132,6 +175,8 @@ def handle(req):
         return {"killed": kill(req.get("procs", []))}
     if op == "listening":
         return {"listening": listening(int(req.get("port", 0)))}
+    if op == "warm":
+        return warm_status()
     if op == "ping":
         return {"pid": os.getpid(), "ticks": os.sysconf("SC_CLK_TCK")}
     return {"error": "unknown op %r" % op}

@@ -9,3 +9,4 @@ sleep() {
   fi
   command sleep "$@"
 }
+@WARM@

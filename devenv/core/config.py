@@ -85,6 +85,8 @@ KEYS: tuple[Key, ...] = (
     Key("watch.max_wait_ms", int, 2000, "longest a stream of changes can postpone a reload", check=_positive),
     Key("watch.polling", str, "auto", "auto: inotify, polling when the watch limit is too low; always; never", choices=("auto", "always", "never")),
     Key("watch.ignore", list, [], "extra ignore patterns (gitignore syntax), on top of .gitignore and .dockerignore", check=_str_list),
+    Key("reload.warm", bool, True, "start Python processes forked from a warm parent that has their third-party modules "
+        "imported (needs server.fast_relaunch); any doubt starts them cold"),
     Key("reload.kill_after", (int, float), 1.0, "seconds a process devenv replaces may take to exit before it is killed "
         "(only where its loop ignores the exit code; 0: always wait for it)", check=_non_negative),
     Key("reload.uv_sync", bool, True, "run `uv sync` in the container when pyproject.toml or uv.lock changes"),

@@ -58,6 +58,7 @@ class Detection:
     # Values never to print: secret-looking variables of docker/.env as written *and* of the
     # environment (compose hands the file's value to an env_file service even when the shell's wins).
     secrets: frozenset[str] = frozenset()
+    background: tuple[str, ...] = ()  # scripts the entrypoint launches as `python3 X &` (a subshell of their own)
 
 
 def detect(snap: CheckoutSnapshot) -> Detection:
@@ -100,6 +101,7 @@ def detect(snap: CheckoutSnapshot) -> Detection:
         server_candidates=server_candidates(compose_text, profiles, release.version),
         packages=packages,
         processes=detect_processes(snap.texts.get(ENTRYPOINT), packages),
+        background=background_scripts(snap.texts.get(ENTRYPOINT)),
         image=image,
         api_port=_int_or_none(env.get("SVR_HTTP_PORT")),
         layout=layout_version(compose_text, dockerfile, env),
@@ -189,6 +191,20 @@ def detect_packages(dockerfile: str | None, dirs: frozenset[str], version: Versi
 
 
 _PY_RUN = re.compile(r"""(?:python3?|"?\$\{?PY\}?"?)\s+([A-Za-z0-9_./-]+\.py)\b""")
+
+
+_PY_BACKGROUND = re.compile(_PY_RUN.pattern + r"""[^;&|\n]*&(?!&)""")
+
+
+def background_scripts(entrypoint: str | None) -> tuple[str, ...]:
+    """Scripts launched as an asynchronous command (``"$PY" X &``): bash runs each in a subshell
+    of its own, so a hook may ``exec`` there and keep the pid the loop waits for.
+
+    >>> background_scripts('while true; do\\n  LD_PRELOAD=x \\\\\\n  "$PY" rag/a.py "$id" &\\n  wait;\\ndone &\\npython3 b.py; sleep 1')
+    ('rag/a.py',)
+    """
+    text = (entrypoint or "").replace("\\\n", " ")
+    return tuple(dict.fromkeys(_PY_BACKGROUND.findall(text)))
 
 
 def detect_processes(entrypoint: str | None, packages: tuple[str, ...]) -> tuple[ProcessSpec, ...]:

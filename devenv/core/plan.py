@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import PurePath, PurePosixPath, PureWindowsPath
 
-from ..container import bash_env_hook
+from ..container import bash_env_hook, warm_source
 from .config import Settings
 from .detect import Detection
 from .errors import CheckoutError, ConfigError
@@ -29,6 +29,7 @@ MANAGED_LABEL = "dev.devenv.managed"
 BAKED_DIR = f"{CACHE_DIR}/baked"  # files the image has under a mounted package and the checkout lacks
 HOOKS_DIR = f"{STATE_DIR}/hooks"
 HOOKS_TARGET = "/devenv-hooks"
+WARM_TARGET = "/devenv-warm"  # warm.py's STATE_DIR: the module lists, kept across recreates
 # Never a target for a bind from the checkout (each hides what the image baked).
 PROTECTED_TARGETS = frozenset({"/ragflow", "/ragflow/.venv", "/ragflow/web/dist", "/ragflow/conf", "/ragflow/web"})
 
@@ -73,6 +74,7 @@ class Plan:
     fast_relaunch: bool
     debug_port: int | None
     warnings: tuple[str, ...] = field(default=())
+    warm: tuple[str, ...] = ()  # scripts started through the warm start (empty: off)
     baked: tuple[str, ...] = field(default=())  # checkout-relative files kept visible from the image (see BAKED_DIR)
     baked_key: str = ""  # the image id those files come from
 
@@ -208,13 +210,18 @@ def make_plan(
     if settings["mounts.caches"]:
         env["UV_LINK_MODE"] = "copy"  # the cache is another filesystem: no hardlinks
     generated: list[tuple[str, str]] = []
+    warm: tuple[str, ...] = ()
     if settings["server.fast_relaunch"]:
         if "BASH_ENV" in svc.environment_keys:
             warnings.append(f"{svc.name} sets BASH_ENV itself: fast relaunch is off (restarts wait for the loop's sleep)")
         else:
             mounts.append(Mount("bind", HOOKS_DIR, HOOKS_TARGET, "restart loops relaunch at once", read_only=True))
             env["BASH_ENV"] = f"{HOOKS_TARGET}/bash_env.sh"
-            generated.append((f"{HOOKS_DIR}/bash_env.sh", bash_env_hook()))
+            if settings["reload.warm"] and det.processes:
+                warm = tuple(p.script for p in det.processes)
+                mounts.append(Mount("bind", f"{STATE_DIR}/warm", WARM_TARGET, "warm start: modules each process imported"))
+                generated.append((f"{HOOKS_DIR}/warm.py", warm_source()))
+            generated.append((f"{HOOKS_DIR}/bash_env.sh", bash_env_hook(f"{HOOKS_TARGET}/warm.py" if warm else None, warm, det.background)))
     mounts, replaced = _extras_win(mounts, [_extra_mount(spec) for spec in settings["mounts.extra"]])
     warnings += replaced
 
@@ -267,6 +274,7 @@ def make_plan(
         fast_relaunch=bool(generated),
         debug_port=debug_port,
         warnings=tuple(warnings),
+        warm=warm,
         baked=baked,
         baked_key=baked_key,
     )

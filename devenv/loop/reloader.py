@@ -224,8 +224,46 @@ class Reloader:
             details.insert(0, "pid " + ", ".join(f"{old_pids[s]}->{new[s]}" for s in old_pids if s in new))
         if skipped:
             details.append(f"{', '.join(skipped)} not running (not restarted)")
+        if self.plan.warm and new:
+            details += self._warm_details(agent, {self.scripts[n]: n for n in names}, new)
         return details
 
+    def warm_status(self) -> list[dict[str, Any]] | None:
+        """The warm parents in the server container: kind, state, hits, fallbacks and resident memory."""
+        if not self.plan.warm:
+            return None
+        container = self.find_container()
+        if container is None or not container.running:
+            return None
+        try:
+            answer = self.engine.agent(container.id).request({"op": "warm"})
+        except EngineError:
+            return None
+        keep = ("script", "pid", "alive", "rss_kb", "state", "reason", "hits", "fallbacks", "preloaded", "preload_s")
+        return [{k: p.get(k) for k in keep} for p in answer.get("parents", []) if p.get("alive") or p.get("state") == "refused"]
+
+    def _warm_details(self, agent: Agent, names: dict[str, str], new: dict[str, int]) -> list[str]:
+        """How each restarted process started: warm (forked from its parent) or cold, and why."""
+        last: dict[str, Any] = {}
+        for _ in range(10):  # a shim notes its start a moment after the process appears
+            try:
+                last = agent.request({"op": "warm"}).get("last", {})
+            except EngineError:
+                return []
+            if all((last.get(s) or {}).get("pid") == pid for s, pid in new.items()):
+                break
+            self.stop.wait(0.05)
+        out = []
+        for script, pid in sorted(new.items()):
+            seen = last.get(script)
+            name = names.get(script, script)
+            if not seen or seen.get("pid") != pid:
+                out.append(f"{name} started cold (not through devenv's warm start)")
+            elif seen.get("mode") == "warm":
+                out.append(f"{name} warm (forked in {seen.get('fork_ms', 0):.0f} ms)")
+            else:
+                out.append(f"{name} cold: {seen.get('reason', 'unknown')}")
+        return out
     def _agent(self, container: ContainerState) -> Agent:
         """The container's agent, alive: one cached for a container that restarted since died with it."""
         agent = self.engine.agent(container.id)

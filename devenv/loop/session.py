@@ -151,6 +151,7 @@ class WatchSession:
         else:
             self._printed_failure = None
         self.ui.emit(TAG_RELOAD_OK if report.ok else TAG_RELOAD_FAILED, report.summary())
+        self._save_warm()
         if failure is not None:
             self.ui.info("waiting for the next save (the server will be restarted then)")
 
@@ -173,6 +174,15 @@ class WatchSession:
                            " (no traceback in the log: `devenv logs` shows it)"))
         self.print_report(report)
         self._save_processes()
+
+    def _save_warm(self) -> None:
+        """The warm parents and their memory, for `devenv status --json`."""
+        try:
+            parents = self.reloader.warm_status()
+        except EngineError:
+            return
+        if parents is not None:
+            state.update(self.ws.root, warm=parents)
 
     def _save_processes(self) -> None:
         snapshot = self.reloader.tracker.snapshot(time.time())

@@ -95,6 +95,8 @@ def process_pids(stack: RealStack) -> dict[str, int]:
     found: dict[str, int] = {}
     for line in out.splitlines():
         parts = line.split()
+        if len(parts) >= 4 and parts[1].endswith("/warm.py"):  # devenv's warm start: the shim names the script
+            parts = parts[:1] + parts[2:]  # (its parents say --serve: not a process the loop runs)
         if len(parts) >= 3 and parts[0].startswith("python") and parts[1].endswith(".py"):
             found.setdefault(parts[1], int(parts[-1]))
     return found

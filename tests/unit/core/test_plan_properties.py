@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 
 from devenv.core.config import resolve
 from devenv.core.errors import ConfigError
-from devenv.core.plan import CACHES, HOOKS_TARGET, PROTECTED_TARGETS, PYCACHE_TARGET, make_plan
+from devenv.core.plan import CACHES, HOOKS_TARGET, PROTECTED_TARGETS, PYCACHE_TARGET, WARM_TARGET, make_plan
 from devenv.core.release import NEVER_MOUNT
 from tests.fixtures import RELEASES, make_checkout, planning_inputs
 
 EXTRA = "extra (devenv.toml)"
-CACHE_TARGETS = {t for _, t in CACHES} | {PYCACHE_TARGET} | {HOOKS_TARGET}  # devenv's own folders, outside /ragflow
+CACHE_TARGETS = {t for _, t in CACHES} | {PYCACHE_TARGET} | {HOOKS_TARGET, WARM_TARGET}  # devenv's own folders, outside /ragflow
 HIDDEN = PROTECTED_TARGETS - {"/ragflow"}  # never a bind target, in any mode
 
 

@@ -38,6 +38,7 @@ class SimContainer:
         self.next_pid = 20
         self.alive = True
         self.on_reload = lambda: None  # a test's side effect while the probe compares bytes
+        self.warm: dict[str, dict] = {}  # script -> how its next start went ({"mode": "warm", "fork_ms": 3})
 
     def _step(self) -> None:
         for script in list(self.pending):
@@ -66,6 +67,9 @@ class SimContainer:
             return {"pid": 1, "ticks": 100}
         if payload["op"] == "hash":
             return {"hashes": {p: self.files.get(p) for p in payload["paths"]}}
+        if payload["op"] == "warm":  # the last start of each script, as warm.py notes it
+            return {"parents": [], "last": {s: {"pid": p, **self.warm.get(s, {"mode": "cold", "reason": "no module list yet"})}
+                                            for s, (p, _st) in self.procs.items()}}
         if payload["op"] == "kill":  # SIGKILL: gone at once, and the loop relaunches it
             killed = []
             for target in payload["procs"]:
@@ -152,6 +156,17 @@ def test_a_signal_reload_is_verified_by_bytes_new_pid_and_health(setup):
     assert first["op"] == "reload" and first["scripts"] == [SERVER]
     assert first["expect"] == {"/ragflow/api/apps/demo.py": hashlib.sha256(b"MARK = 1\n").hexdigest()}
     assert first["relaunch_now"] is True
+
+
+def test_the_reload_line_says_whether_the_new_process_started_warm_or_cold_and_why(setup):
+    make, _root = setup
+    reloader, sim, _engine = make()
+    sim.warm[SERVER] = {"mode": "warm", "fork_ms": 3.2}
+    report = reloader.run(R.Decision(R.SIGNAL, frozenset({"server"}), ("api/apps/demo.py",)))
+    assert "server warm (forked in 3 ms)" in report.details, report.details
+    sim.warm[SERVER] = {"mode": "cold", "reason": "uv.lock changed"}
+    report = reloader.run(R.Decision(R.SIGNAL, frozenset({"server"}), ("api/apps/demo.py",)))
+    assert "server cold: uv.lock changed" in report.details and "uv.lock changed" in report.summary()
 
 
 def test_bytes_the_container_does_not_see_fail_the_reload_and_signal_nothing(setup):
