@@ -304,11 +304,11 @@ def test_watch_notices_a_process_that_keeps_dying_on_its_own(watching):
     demo, watch = watching
     at = watch.mark()
     def server_pids() -> list[str]:
-        return demo.exec("sh", "-c", "pgrep -f '^python3 api/ragflow_server.py' || true").split()
+        return demo.exec("sh", "-c", "pgrep -f 'api/ragflow_server.py$' || true").split()
 
     for _ in range(2):
         before = server_pids()
-        demo.exec("pkill", "-KILL", "-f", "^python3 api/ragflow_server.py")
+        demo.exec("pkill", "-KILL", "-f", "api/ragflow_server.py$")
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and server_pids() in ([], before):
             time.sleep(0.1)  # relaunched by its loop
