@@ -64,9 +64,11 @@ def until_warm(real: RealStack, watch, tag: str) -> str:
 def procs(real: RealStack) -> list[dict]:
     """Every process in the container: pid, ppid, state, argv."""
     out = real.exec("sh", "-c", "for p in /proc/[0-9]*; do echo \"$(basename $p)|$(cut -d' ' -f3,4 $p/stat 2>/dev/null)|"
-                                "$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)\"; done")
+                                "$(tr '\\0\\n' '  ' < $p/cmdline 2>/dev/null)\"; done")
     found = []
     for line in out.splitlines():
+        if line.count("|") < 2:
+            continue
         pid, stat, argv = line.split("|", 2)
         if stat.strip():
             state, ppid = stat.split()
