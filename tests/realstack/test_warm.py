@@ -64,9 +64,11 @@ def until_warm(real: RealStack, watch, tag: str) -> str:
 def procs(real: RealStack) -> list[dict]:
     """Every process in the container: pid, ppid, state, argv."""
     out = real.exec("sh", "-c", "for p in /proc/[0-9]*; do echo \"$(basename $p)|$(cut -d' ' -f3,4 $p/stat 2>/dev/null)|"
-                                "$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)\"; done")
+                                "$(tr '\\0\\n' '  ' < $p/cmdline 2>/dev/null)\"; done")
     found = []
     for line in out.splitlines():
+        if line.count("|") < 2:
+            continue
         pid, stat, argv = line.split("|", 2)
         if stat.strip():
             state, ppid = stat.split()
@@ -133,7 +135,8 @@ def test_twenty_warm_reloads_leave_no_zombie_and_no_orphan(up):
     time.sleep(2)
     table = procs(real)
     assert [p for p in table if p["state"] == "Z"] == []
-    parents = [p for p in table if "--serve" in p["argv"] and SERVER in p["argv"]]
+    serving = [p for p in table if "--serve" in p["argv"] and SERVER in p["argv"]]  # its children keep its cmdline
+    parents = [p for p in serving if p["ppid"] not in {q["pid"] for q in serving}]
     assert len(parents) == 1, parents  # one per process kind
     children = [p for p in table if p["ppid"] == parents[0]["pid"]]
     shims = [p for p in table if p["argv"][1:3] == ["/devenv-hooks/warm.py", SERVER]]
