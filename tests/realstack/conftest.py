@@ -53,9 +53,11 @@ class RealStack(DemoStack):
         return result
 
     def ping(self) -> str | None:
+        import http.client
+
         try:
             status, body = self.get("/v1/system/ping", timeout=3)
-        except OSError:
+        except (OSError, http.client.HTTPException):  # a server killed mid-answer (a reload) is "not up"
             return None
         return body if status == 200 else None
 
