@@ -44,15 +44,21 @@ def running():
     a.close()
 
 
+# The agent sees every process of its PID namespace: on the host that includes the real RAGFlow servers
+# of any stack running on this machine (a container's processes are the host's too). A reload request
+# for "api/ragflow_server.py" would SIGTERM them all, so the stand-in's script has a name of its own.
+SCRIPT = f"api/devenv_agent_test_{os.getpid()}.py"
+
+
 @pytest.fixture
 def fake_server(tmp_path):
     """A Python process whose command line names RAGFlow's server script, in a restart-loop-like parent."""
-    script = tmp_path / "api" / "ragflow_server.py"
+    script = tmp_path / SCRIPT
     script.parent.mkdir()
     script.write_text("import time\nwhile True:\n    time.sleep(0.05)\n")
-    proc = subprocess.Popen([sys.executable, "api/ragflow_server.py"], cwd=tmp_path)
+    proc = subprocess.Popen([sys.executable, SCRIPT], cwd=tmp_path)
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not any(p["pid"] == proc.pid for p in agent.procs(["api/ragflow_server.py"])):
+    while time.monotonic() < deadline and not any(p["pid"] == proc.pid for p in agent.procs([SCRIPT])):
         time.sleep(0.02)
     yield proc
     if proc.poll() is None:
@@ -61,9 +67,9 @@ def fake_server(tmp_path):
 
 
 def test_procs_finds_a_python_process_by_its_script_and_reports_its_start_tick(fake_server):
-    found = [p for p in agent.procs(["api/ragflow_server.py", "rag/svr/task_executor.py"]) if p["pid"] == fake_server.pid]
+    found = [p for p in agent.procs([SCRIPT, "rag/svr/task_executor.py"]) if p["pid"] == fake_server.pid]
     assert len(found) == 1
-    assert found[0]["script"] == "api/ragflow_server.py" and found[0]["start"] > 0
+    assert found[0]["script"] == SCRIPT and found[0]["start"] > 0
 
 
 def test_procs_ignores_scripts_it_was_not_asked_about(fake_server):
@@ -83,7 +89,7 @@ def test_reload_waits_for_the_expected_bytes_then_sigterms_and_marks_the_parent(
 
     threading.Thread(target=save_later).start()
     started = time.monotonic()
-    answer = agent.reload({"expect": {str(changed): want}, "scripts": ["api/ragflow_server.py"], "wait_ms": 3000,
+    answer = agent.reload({"expect": {str(changed): want}, "scripts": [SCRIPT], "wait_ms": 3000,
                            "relaunch_now": True})
     assert answer["mismatched"] == [] and time.monotonic() - started >= 0.2
     assert [p["pid"] for p in answer["signalled"] if p["pid"] == fake_server.pid] == [fake_server.pid]
@@ -96,7 +102,7 @@ def test_reload_waits_for_the_expected_bytes_then_sigterms_and_marks_the_parent(
 def test_reload_signals_nothing_while_the_container_still_sees_other_bytes(tmp_path, fake_server):
     stale = tmp_path / "stale.py"
     stale.write_text("old")
-    answer = agent.reload({"expect": {str(stale): hashlib.sha256(b"new").hexdigest()}, "scripts": ["api/ragflow_server.py"],
+    answer = agent.reload({"expect": {str(stale): hashlib.sha256(b"new").hexdigest()}, "scripts": [SCRIPT],
                            "wait_ms": 50})
     assert answer["mismatched"] == [str(stale)] and answer["signalled"] == []
     assert answer["seen"][str(stale)] == hashlib.sha256(b"old").hexdigest()
@@ -124,3 +130,43 @@ def test_a_bad_request_gets_an_error_line_and_the_agent_keeps_serving(running):
 def test_every_op_the_contract_names_is_handled():
     for op in agent.OPS:
         assert "unknown op" not in agent.handle({"op": op, "scripts": [], "paths": [], "expect": {}}).get("error", "")
+
+
+def test_drop_bytecode_removes_only_the_changed_modules_pyc_next_to_it_and_under_the_prefix(tmp_path):
+    import importlib.util
+    import py_compile
+
+    src = tmp_path / "pkg"
+    src.mkdir()
+    mod, other = src / "mod.py", src / "modx.py"
+    mod.write_text("MARK = 'aa'\n")
+    other.write_text("X = 1\n")
+    prefix = tmp_path / "prefix"
+    near = [py_compile.compile(str(f), cfile=importlib.util.cache_from_source(str(f))) for f in (mod, other)]
+    under = prefix / str(src).lstrip("/") / "mod.cpython-311.opt-1.pyc"
+    under.parent.mkdir(parents=True)
+    under.write_bytes(b"cached")
+    removed = agent.drop_bytecode([str(mod), str(tmp_path / "notes.txt")], [str(prefix)])
+    assert sorted(removed) == sorted([near[0], str(under)])
+    assert not Path(near[0]).exists() and not under.exists() and Path(near[1]).exists()
+
+
+def test_a_same_size_same_second_save_runs_stale_bytecode_unless_dropped(tmp_path):
+    """The bug this guards against, on the host's own Python: the .pyc is trusted on mtime (whole
+    seconds) and size, so the second save is not seen until its .pyc is gone."""
+    mod = tmp_path / "samesize.py"
+    mod.write_text("MARK = 'aa'\n")
+    run = [sys.executable, "-c", "import samesize; print(samesize.MARK)"]
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+
+    def mark() -> str:
+        return subprocess.run(run, cwd=tmp_path, capture_output=True, text=True, check=True, env=env).stdout.strip()
+
+    assert mark() == "aa"  # compiles and caches
+    stamp = mod.stat().st_mtime_ns
+    mod.write_text("MARK = 'bb'\n")
+    os.utime(mod, ns=(stamp, stamp))
+    assert mark() == "aa"  # stale: this is what a reload would have served
+    assert agent.drop_bytecode([str(mod)], [])
+    assert mark() == "bb"
