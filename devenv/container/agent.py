@@ -106,6 +106,53 @@ def digest(path):
     except OSError:
         return None
 
+def pycache_prefixes(pids):
+    """Where the processes keep bytecode apart from the sources: PYTHONPYCACHEPREFIX, from the
+    agent's own environment (the container's) and from each server process's environment."""
+    found = set()
+    if os.environ.get("PYTHONPYCACHEPREFIX"):
+        found.add(os.environ["PYTHONPYCACHEPREFIX"])
+    for pid in pids:
+        try:
+            with open("/proc/%d/environ" % pid, "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        for item in env:
+            if item.startswith(b"PYTHONPYCACHEPREFIX="):
+                value = item.split(b"=", 1)[1].decode("utf-8", "replace")
+                if value:
+                    found.add(value)
+    return sorted(found)
+
+def drop_bytecode(paths, prefixes):
+    """Remove the cached bytecode of the changed sources before their process restarts.
+
+    Python trusts a .pyc whose recorded source mtime (whole seconds) and size match the source:
+    two saves of the same size within one second would otherwise run the first save's code.
+    Looks in __pycache__ next to the source and under each PYTHONPYCACHEPREFIX.
+    """
+    removed = []
+    for path in paths:
+        if not path.endswith(".py"):
+            continue
+        folder, name = os.path.split(path)
+        stem = name[:-3] + "."
+        places = [os.path.join(folder, "__pycache__")] + [os.path.join(p, folder.lstrip("/")) for p in prefixes]
+        for place in places:
+            try:
+                names = os.listdir(place)
+            except OSError:
+                continue
+            for n in names:
+                if n.startswith(stem) and n.endswith(".pyc"):
+                    try:
+                        os.unlink(os.path.join(place, n))
+                        removed.append(os.path.join(place, n))
+                    except OSError:
+                        pass
+    return removed
+
 def reload(req):
     expect = req.get("expect", {})
     deadline = time.time() + req.get("wait_ms", 0) / 1000.0
@@ -116,7 +163,9 @@ def reload(req):
         time.sleep(0.01)
     before = procs(req.get("scripts", []))
     sent = []
+    dropped = []
     if not bad or req.get("force"):
+        dropped = drop_bytecode(list(expect), pycache_prefixes([p["pid"] for p in before]))
         for p in before:
             if req.get("relaunch_now"):
                 relaunch_now(p["pid"])
@@ -130,7 +179,8 @@ def reload(req):
                 sent.append(p)
             except OSError:
                 pass
-    return {"mismatched": bad, "seen": dict((p, digest(p)) for p in bad), "signalled": sent, "before": before}
+    return {"mismatched": bad, "seen": dict((p, digest(p)) for p in bad), "signalled": sent, "before": before,
+            "dropped": dropped}
 
 def warm_status():
     """What warm.py's status files say, with each live parent's resident memory."""

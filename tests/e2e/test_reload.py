@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -33,6 +34,23 @@ def test_a_save_is_served_by_a_new_process_without_restarting_the_container(watc
     # The fast path: same container, not restarted; only the Python process changed.
     assert after["Id"] == container["Id"] and after["State"]["StartedAt"] == container["State"]["StartedAt"]
     assert after["RestartCount"] == container["RestartCount"]
+
+
+def test_two_same_size_saves_in_one_second_serve_the_second(watching):
+    """Python trusts a .pyc whose recorded source mtime (whole seconds) and size match: a second
+    save of the same size within the same second used to run the first save's bytecode."""
+    demo, watch = watching
+    path = demo.root / "api" / "apps" / "demo_app.py"
+    at = watch.mark()
+    demo.set_mark("same-aa")
+    watch.wait_for("reload ok:", after=at)
+    demo.wait_mark("same-aa", timeout=5)  # the server imported it: its .pyc records this mtime and size
+    stamp = path.stat().st_mtime_ns
+    at = watch.mark()
+    demo.set_mark("same-bb")  # the same size
+    os.utime(path, ns=(stamp, stamp))  # and the same second, as two quick saves give
+    watch.wait_for("reload ok:", after=at)
+    assert demo.wait_mark("same-bb", timeout=10)["mark"] == "same-bb"
 
 
 def test_a_burst_of_2000_writes_gives_exactly_one_reload(watching):

@@ -148,3 +148,43 @@ def test_listening_reads_the_kernel_socket_table(running):
         assert running.ask(op="listening", port=port) == {"listening": False}  # bound, not listening
         s.listen()
         assert running.ask(op="listening", port=port) == {"listening": True}
+
+
+def test_drop_bytecode_removes_only_the_changed_modules_pyc_next_to_it_and_under_the_prefix(tmp_path):
+    import importlib.util
+    import py_compile
+
+    src = tmp_path / "pkg"
+    src.mkdir()
+    mod, other = src / "mod.py", src / "modx.py"
+    mod.write_text("MARK = 'aa'\n")
+    other.write_text("X = 1\n")
+    prefix = tmp_path / "prefix"
+    near = [py_compile.compile(str(f), cfile=importlib.util.cache_from_source(str(f))) for f in (mod, other)]
+    under = prefix / str(src).lstrip("/") / "mod.cpython-311.opt-1.pyc"
+    under.parent.mkdir(parents=True)
+    under.write_bytes(b"cached")
+    removed = agent.drop_bytecode([str(mod), str(tmp_path / "notes.txt")], [str(prefix)])
+    assert sorted(removed) == sorted([near[0], str(under)])
+    assert not Path(near[0]).exists() and not under.exists() and Path(near[1]).exists()
+
+
+def test_a_same_size_same_second_save_runs_stale_bytecode_unless_dropped(tmp_path):
+    """The bug this guards against, on the host's own Python: the .pyc is trusted on mtime (whole
+    seconds) and size, so the second save is not seen until its .pyc is gone."""
+    mod = tmp_path / "samesize.py"
+    mod.write_text("MARK = 'aa'\n")
+    run = [sys.executable, "-c", "import samesize; print(samesize.MARK)"]
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+
+    def mark() -> str:
+        return subprocess.run(run, cwd=tmp_path, capture_output=True, text=True, check=True, env=env).stdout.strip()
+
+    assert mark() == "aa"  # compiles and caches
+    stamp = mod.stat().st_mtime_ns
+    mod.write_text("MARK = 'bb'\n")
+    os.utime(mod, ns=(stamp, stamp))
+    assert mark() == "aa"  # stale: this is what a reload would have served
+    assert agent.drop_bytecode([str(mod)], [])
+    assert mark() == "bb"
