@@ -51,7 +51,25 @@ def realstack_problem() -> str | None:
     return None
 
 
-LAYERS = {"engine": engine_problem, "realstack": realstack_problem}
+PODMAN_SOCK = os.environ.get("DEVENV_PODMAN_SOCK", "/run/podman/podman.sock")
+
+
+@lru_cache(maxsize=1)
+def podman_problem() -> str | None:
+    """Why the Podman layer cannot run here (scripts/provision_podman.sh sets it up), or None."""
+    problem = engine_problem()
+    if problem:
+        return problem
+    if not os.path.exists(PODMAN_SOCK):
+        return f"no Podman API socket at {PODMAN_SOCK} (run `bash scripts/provision_podman.sh`)"
+    version = subprocess.run(["docker", "-H", f"unix://{PODMAN_SOCK}", "version", "--format", "{{.Server.Version}}"],
+                             capture_output=True, text=True, timeout=30)
+    if version.returncode != 0:
+        return f"Podman's API service does not answer on {PODMAN_SOCK}: {version.stderr.strip()[-200:]}"
+    return None
+
+
+LAYERS = {"engine": engine_problem, "realstack": realstack_problem, "podman": podman_problem}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -72,6 +90,13 @@ def _engine_required() -> None:
     problem = engine_problem()
     if problem:
         pytest.fail(f"CI is set but the real-engine layer cannot run: {problem}", pytrace=False)
+
+
+@pytest.fixture
+def _podman_required() -> None:
+    problem = podman_problem()
+    if problem:
+        pytest.fail(f"CI is set but the Podman layer cannot run: {problem}", pytrace=False)
 
 
 @pytest.fixture
