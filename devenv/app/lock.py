@@ -75,22 +75,25 @@ class CheckoutLock:
 
     # --- taking and giving back --------------------------------------------------------------
     def try_acquire(self) -> bool:
-        """Take the lock if free; False when another process holds it."""
+        """Take the lock if free; False when another process holds it.
+
+        The lock is the checkout folder itself (``flock`` on a descriptor of the folder), so taking
+        it writes nothing: a command that then refuses leaves the checkout as it was. Who holds it is
+        written to ``.devenv/lock`` once that folder exists (for the other command's message).
+        """
         if fcntl is None:
             return True
-        path = lock_path(self.root)
         try:
-            path.parent.mkdir(exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(self.root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         except OSError as e:
-            raise DevenvError(f"cannot write {path}: {e.strerror}", fix=f"make {path.parent} writable by you") from None
+            raise DevenvError(f"cannot open {self.root}: {e.strerror}", fix=f"make {self.root} readable by you") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
             return False
         self._fd = fd
-        self._write()
+        self._write(create=False)  # a command that then refuses leaves no new file behind
         return True
 
     def acquire(self, *, wait: float = 0) -> None:
@@ -128,10 +131,13 @@ class CheckoutLock:
     def release(self) -> None:
         if self._fd is None:
             return
-        try:
-            os.ftruncate(self._fd, 0)
-        except OSError:
-            pass
+        path = lock_path(self.root)
+        holder = read_holder(self.root)
+        if holder is not None and holder.pid == os.getpid():
+            try:
+                path.write_text("", encoding="utf-8")
+            except OSError:
+                pass
         os.close(self._fd)  # closing the only descriptor ends the flock
         self._fd = None
 
@@ -139,12 +145,21 @@ class CheckoutLock:
     def held(self) -> bool:
         return self._fd is not None
 
-    def _write(self) -> None:
-        if self._fd is None:
+    def _write(self, *, create: bool = True) -> None:
+        """Say who holds the lock, in ``.devenv/lock`` when devenv's folder exists (never made for it);
+        ``create``: also when the file does not exist yet (a phase change: the command is under way)."""
+        path = lock_path(self.root)
+        if self._fd is None or not path.parent.is_dir() or not (create or path.exists()):
             return
         text = json.dumps({"pid": os.getpid(), "command": self.command, "phase": self.phase, "since": self.since})
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, text.encode("utf-8"), 0)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, text.encode("utf-8"))
+            finally:
+                os.close(fd)
+        except OSError:
+            pass  # only the other command's message is poorer for it
 
     def __enter__(self) -> "CheckoutLock":
         if not self.held:

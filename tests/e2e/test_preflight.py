@@ -81,7 +81,7 @@ def test_crlf_in_the_entrypoint_is_refused_with_the_fix(demo):
 def test_an_engine_that_does_not_answer(demo):
     before = snapshot(demo.root)
     result = demo.devenv("up", "--detach", env={**demo.env, "DOCKER_HOST": "unix:///nonexistent.sock"})
-    assert_refused(demo, result, 3, before, "cannot reach the Docker engine (DOCKER_HOST=unix:///nonexistent.sock)",
+    assert_refused(demo, result, 3, before, "cannot reach the container engine (DOCKER_HOST=unix:///nonexistent.sock)",
                    "fix: start Docker", "docker info")
 
 

@@ -31,6 +31,13 @@ if got:
 """
 
 
+@pytest.fixture(autouse=True)
+def _set_up_checkout(tmp_path):
+    """A checkout devenv has set up: the holder's name goes into .devenv/lock (the lock itself is the folder)."""
+    (tmp_path / ".devenv").mkdir(exist_ok=True)
+    lock_path(tmp_path).touch(mode=0o600)  # made by the first command that got under way
+
+
 def _holder(root: Path, command: str = "watch", phase: str = "", seconds: float = 30) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen([sys.executable, "-c", HOLD, str(root), command, phase, str(seconds)], env=env,
@@ -117,3 +124,12 @@ def test_an_unwritable_state_folder_is_a_clear_error(tmp_path):
             CheckoutLock(tmp_path, "up").acquire()
     finally:
         tmp_path.chmod(0o700)
+
+
+def test_taking_the_lock_writes_nothing_into_a_checkout_devenv_never_set_up(tmp_path):
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    with CheckoutLock(fresh, "up") as lock:
+        assert lock.held
+        assert list(fresh.iterdir()) == []
+    assert list(fresh.iterdir()) == []
