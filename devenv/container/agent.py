@@ -75,6 +75,20 @@ def listening(port):
                 return True
     return False
 
+def dead_binds(under="/ragflow"):
+    # Bind mounts whose host folder was deleted (and perhaps made again: a new inode the container
+    # never sees). The kernel marks their root "//deleted" in /proc/self/mountinfo.
+    dead = []
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 4 and fields[3].endswith("//deleted") and (fields[4] == under or fields[4].startswith(under + "/")):
+                    dead.append(fields[4].replace("\\040", " "))
+    except OSError:
+        pass
+    return dead
+
 def kill(targets):
     # SIGKILL each {"pid", "start"} that is still that very process (a pid may have been reused).
     killed = []
@@ -180,7 +194,7 @@ def reload(req):
             except OSError:
                 pass
     return {"mismatched": bad, "seen": dict((p, digest(p)) for p in bad), "signalled": sent, "before": before,
-            "dropped": dropped}
+            "dropped": dropped, "dead": dead_binds()}
 
 def warm_status():
     """What warm.py's status files say, with each live parent's resident memory."""

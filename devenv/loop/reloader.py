@@ -96,6 +96,14 @@ class _Escalate(Exception):
         self.reason, self.details = reason, list(details)  # what the fast path proved before
 
 
+class _Recreate(Exception):
+    """A mount of the container is dead: only a new container sees the host's folder again."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class _Interrupted(Exception):
     """``stop`` was set (Ctrl-C): leave what is under way to finish, stop waiting for it."""
 
@@ -164,6 +172,10 @@ class Reloader:
                 report.details += e.details
                 report.details.append(f"escalated: {e.reason}; restarted the container")
                 report.details += self._restart()
+            except _Recreate as e:
+                report.escalated = True
+                report.details.append(f"{e.reason}; recreated the container")
+                report.details += self._recreate()
             report.details += self._healthy(saved_at, report)
         except _Failed as e:
             report.error, report.failure = e.error, e.failure
@@ -199,6 +211,11 @@ class Reloader:
             # with it and signalled nothing. One fresh agent, so this save is not lost.
             agent = self.engine.agent(container.id)
             answer = agent.request(request)
+        dead = [d for d in answer.get("dead", []) if not d.startswith("/ragflow/rag/res/")]
+        if dead:
+            where = ", ".join(self._host_path(d) for d in dead)
+            raise _Recreate(f"the bind mount of {where} is dead (the folder was deleted and made again on the host; "
+                            "the container still sees the deleted one)")
         if answer["mismatched"]:
             # A newer save may have landed since the hashes were taken: compare with the host's bytes now.
             now = self.expected_hashes(self._host_path(p) for p in answer["mismatched"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -318,3 +319,20 @@ def test_watch_notices_a_process_that_keeps_dying_on_its_own(watching):
     time.sleep(IDLE_CHECK * 2)
     assert watch.count("reload failed:", after=at) == 1
     save_and_reload(demo, watch, "after-the-crashes")
+
+
+def test_a_package_folder_deleted_and_made_again_is_a_dead_bind_and_the_container_is_recreated(watching, tmp_path):
+    """`rm -rf api` then restoring it (a branch switch, a tool regenerating it) gives the host a new
+    folder; the container's bind still shows the deleted one, empty. devenv says so and recreates."""
+    demo, watch = watching
+    api = demo.root / "api"
+    backup = tmp_path / "api-backup"
+    shutil.copytree(api, backup)
+    shutil.rmtree(api)
+    shutil.copytree(backup, api)
+    assert "demo_app.py" not in demo.exec("sh", "-c", "ls /ragflow/api/apps 2>&1 || true")  # what the container sees: the deleted folder
+    at = watch.mark()
+    demo.set_mark("after-a-dead-bind")
+    line = watch.wait_for("reload ok:", after=at, timeout=120)
+    assert "bind mount of api is dead" in line and "recreated the container" in line, line
+    demo.wait_mark("after-a-dead-bind", timeout=30)
