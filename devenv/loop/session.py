@@ -20,6 +20,7 @@ from ..app import state
 from ..app.ui import TAG_CHANGE, TAG_ERROR, TAG_READY, TAG_RELOAD_FAILED, TAG_RELOAD_OK, UI
 from ..app.workspace import Workspace
 from ..core import rules as R
+from ..core.config import CONFIG_FILE
 from ..core.errors import DevenvError, EngineError
 from ..core.plan import Plan
 from ..engine import Engine, Target
@@ -49,6 +50,7 @@ class WatchSession:
         self._container_reported: str | None = None
         self._printed_failure: tuple[str, str] | None = None
         self._saved_processes: list[tuple] | None = None
+        self._rewatch = False
         self.stack_removed = False
 
     def _replanned(self) -> tuple[Plan, Target]:
@@ -78,28 +80,58 @@ class WatchSession:
         from ..watch.ignore import load_ignore_rules
         from ..watch.watcher import Watcher
 
-        s = self.ws.settings
-        ignore = load_ignore_rules(self.ws.root, extra=tuple(s["watch.ignore"]))
-        debouncer = Debouncer(quiet=s["watch.debounce_ms"] / 1000, max_wait=s["watch.max_wait_ms"] / 1000)
-        polling = {"auto": None, "always": True, "never": False}[s["watch.polling"]]
         state.update(self.ws.root, watch_pid=os.getpid(), watch_started=time.time())
-        with Watcher(self.ws.root, ignore, lambda path, kind: debouncer.add(path, kind), force_polling=polling,
-                     log=lambda text: self.ui.warn(text.removeprefix("devenv watch: "))) as watcher:
-            self.ui.info(f"watching {watcher.watch_count} folders ({watcher.mode}); "
-                         f"reloads: {self.running_line()}; Ctrl-C stops watching")
-            if ready:
-                self.ui.emit(TAG_READY, ready)  # after the watcher runs: VS Code's "ready" means saves count
-            last_idle = time.monotonic()
-            while not self.stop.is_set():
-                batch = debouncer.next_batch(self.stop, timeout=IDLE_CHECK)
-                if batch is None:
-                    if time.monotonic() - last_idle >= IDLE_CHECK:
-                        self.idle_check()
-                        last_idle = time.monotonic()
-                    continue
-                self.handle(sorted(batch.paths), batch.last)
+        first = True
+        self._rewatch = True
+        while self._rewatch and (first or not self.stop.is_set()):  # again each time devenv.toml changes only settings
+            self._rewatch = False
+            s = self.ws.settings
+            ignore = load_ignore_rules(self.ws.root, extra=tuple(s["watch.ignore"]))
+            debouncer = Debouncer(quiet=s["watch.debounce_ms"] / 1000, max_wait=s["watch.max_wait_ms"] / 1000)
+            polling = {"auto": None, "always": True, "never": False}[s["watch.polling"]]
+            with Watcher(self.ws.root, ignore, lambda path, kind: debouncer.add(path, kind), force_polling=polling,
+                         log=lambda text: self.ui.warn(text.removeprefix("devenv watch: "))) as watcher:
+                if first:
+                    self.ui.info(f"watching {watcher.watch_count} folders ({watcher.mode}); "
+                                 f"reloads: {self.running_line()}; Ctrl-C stops watching")
+                    if ready:
+                        self.ui.emit(TAG_READY, ready)  # after the watcher runs: VS Code's "ready" means saves count
+                else:
+                    self.ui.info(f"watching {watcher.watch_count} folders ({watcher.mode}) with the new settings")
+                first = False
+                last_idle = time.monotonic()
+                while not self.stop.is_set() and not self._rewatch:
+                    batch = debouncer.next_batch(self.stop, timeout=IDLE_CHECK)
+                    if batch is None:
+                        if time.monotonic() - last_idle >= IDLE_CHECK:
+                            self.idle_check()
+                            last_idle = time.monotonic()
+                        continue
+                    self.handle(sorted(batch.paths), batch.last)
         state.update(self.ws.root, watch_pid=None)
         self.reloader.close()
+
+    def settings_only(self) -> bool:
+        """devenv.toml changed: when the container would come out the same (same override, compose files,
+        profiles and service), apply the new settings to this watch and the reloads, and recreate nothing."""
+        if self._replan is None:
+            return False
+        from ..core.override import render
+
+        try:
+            fresh, plan = self._replan()
+        except DevenvError:
+            return False  # the recreate path reports it
+        old = self.plan
+        if (render(plan), plan.compose_files, plan.profiles, plan.service) != (render(old), old.compose_files, old.profiles, old.service):
+            return False
+        self.ws = fresh
+        self.reloader._use(plan, fresh.target())
+        self.reloader.reload_timeout = fresh.settings["server.reload_timeout"]
+        self.reloader.kill_after = fresh.settings["reload.kill_after"]
+        self._rewatch = True  # the watcher and the debouncer start again with the new settings
+        self.ui.emit(TAG_RELOAD_OK, f"{CONFIG_FILE} -> settings applied to this watch; the container is unchanged (not recreated)")
+        return True
 
     def running_line(self) -> str:
         """The processes a reload restarts: those the container runs now (read from it)."""
@@ -125,6 +157,8 @@ class WatchSession:
         if decision.web:
             self.web_changed(decision)
         if decision.action in (R.NONE, R.NOTICE, R.WEB):
+            return None
+        if decision.action == R.RECREATE and set(decision.paths) == {CONFIG_FILE} and self.settings_only():
             return None
         shown = ", ".join(decision.paths[:3]) + (f" (+{len(decision.paths) - 3} more)" if len(decision.paths) > 3 else "")
         self.ui.emit(TAG_CHANGE, f"{shown} -> {decision.describe()}")

@@ -118,3 +118,28 @@ def test_ctrl_c_ends_the_watch_and_leaves_the_stack_running(watching):
     assert any("stopped watching" in line for line in watch.lines)
     assert demo.get("/v1/system/ping") == (200, "pong")
     print(f"Ctrl-C to exit: {seconds:.2f} s")
+
+
+def test_a_settings_change_during_watch_is_applied_live_without_recreating(watching):
+    """Issue 13 item 7: devenv.toml's watch settings take effect in the running watch; the container
+    stays (the compose model did not change)."""
+    demo, watch = watching
+    container = demo.inspect()
+    at = watch.mark()
+    atomic_save(demo.root / "devenv.toml", '[watch]\nignore = ["api/scratch/"]\n')
+    line = watch.wait_for("reload ok:", after=at, timeout=60)
+    assert "settings applied" in line and "not recreated" in line, line
+    watch.wait_for("info: watching", after=at, timeout=20)
+    after = demo.inspect()
+    assert after["Id"] == container["Id"] and after["State"]["StartedAt"] == container["State"]["StartedAt"]
+
+    at = watch.mark()
+    scratch = demo.root / "api" / "scratch"
+    scratch.mkdir()
+    (scratch / "notes.py").write_text("X = 1\n")  # ignored by the new setting: no reload
+    demo.set_mark("after-settings")  # not ignored: one reload, for this file only
+    line = watch.wait_for("reload ok:", after=at)
+    demo.wait_mark("after-settings", timeout=10)
+    time.sleep(2)
+    changes = [entry for entry in watch.lines[at:] if "change:" in entry]
+    assert len(changes) == 1 and "scratch" not in changes[0], changes
