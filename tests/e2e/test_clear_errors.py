@@ -53,6 +53,10 @@ def test_sighup_stops_the_watch_cleanly_saying_why(demo):
 
 
 def test_ctrl_c_while_up_waits_for_health_says_what_runs_and_what_to_do(demo):
+    # A server slow to import (as real RAGFlow is), so the Ctrl-C lands while `up` waits: with the
+    # demo's sub-second start it could land after `up` had finished (a dying interpreter: exit -2).
+    app = demo.root / "api" / "apps" / "demo_app.py"
+    app.write_text("import time\ntime.sleep(60)\n" + app.read_text())
     watch = demo.start_watch("up", "--detach")
     watch.wait_for("info: waiting for", timeout=180)
     watch.proc.send_signal(signal.SIGINT)
