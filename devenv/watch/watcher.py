@@ -276,6 +276,11 @@ class _PrunedInotifyTree:
             self._add_tree("", report=False)
         self._emit("", "overflow")
 
+    def on_events_lost(self) -> None:
+        """watchdog 7.1.1 calls this after every callback's ``on_queue_overflow``; without it the
+        reader thread dies of an AttributeError there and the watch stops silently. The loss was
+        reported above already."""
+
 
 class _ObserverTree:
     """A watchdog observer (polling or native) whose events are filtered by the rules."""

@@ -380,3 +380,19 @@ def test_importing_the_package_does_not_import_watchdog() -> None:
     code = "import sys, devenv.watch; print(any(m.startswith('watchdog') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@linux_only
+def test_a_kernel_queue_overflow_is_reported_and_the_watch_goes_on(tree: Path) -> None:
+    """The kernel's overflow event, handed to the watcher's inotify fd as its reader thread hands it
+    (watchdog 7.1.1 also calls ``on_events_lost`` then: without it the thread died silently)."""
+    from watchdog.observers.inotify_c import InotifyConstants, InotifyEvent
+
+    recorder, logs = Recorder(), []
+    with Watcher(tree, IgnoreRules(), recorder, log=logs.append) as w:
+        assert w.mode == "inotify"
+        w._backend._fd.handle_event(InotifyEvent(-1, InotifyConstants.IN_Q_OVERFLOW, 0, b""))
+        assert recorder.wait_path("", "overflow"), recorder.events
+        assert any("overflowed" in line for line in logs), logs
+        write(tree / "rag" / "nlp" / "after.py")
+        assert recorder.wait_path("rag/nlp/after.py"), recorder.events
