@@ -69,7 +69,30 @@ def podman_problem() -> str | None:
     return None
 
 
-LAYERS = {"engine": engine_problem, "realstack": realstack_problem, "podman": podman_problem}
+NONROOT_USER = os.environ.get("DEVENV_TEST_USER", "devenv-ci")
+NONROOT_VENV = os.environ.get("DEVENV_TEST_VENV", "/opt/devenv-nonroot/venv")
+
+
+@lru_cache(maxsize=1)
+def nonroot_problem() -> str | None:
+    """Why devenv cannot be run as a non-root user here (scripts/provision_nonroot.sh sets one up), or None."""
+    problem = engine_problem()
+    if problem:
+        return problem
+    if os.name != "posix" or os.geteuid() != 0:
+        return "the tests run as a non-root user themselves: the layer switches to its own user as root"
+    import pwd
+
+    try:
+        pwd.getpwnam(NONROOT_USER)
+    except KeyError:
+        return f"no user {NONROOT_USER} (run `bash scripts/provision_nonroot.sh`)"
+    if not os.access(os.path.join(NONROOT_VENV, "bin", "python"), os.X_OK):
+        return f"no venv at {NONROOT_VENV} (run `bash scripts/provision_nonroot.sh`)"
+    return None
+
+
+LAYERS = {"engine": engine_problem, "realstack": realstack_problem, "podman": podman_problem, "nonroot": nonroot_problem}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -104,3 +127,10 @@ def _realstack_required() -> None:
     problem = realstack_problem()
     if problem:
         pytest.fail(f"CI is set but the real-RAGFlow layer cannot run: {problem}", pytrace=False)
+
+
+@pytest.fixture
+def _nonroot_required() -> None:
+    problem = nonroot_problem()
+    if problem:
+        pytest.fail(f"CI is set but the non-root layer cannot run: {problem}", pytrace=False)

@@ -62,6 +62,7 @@ class FakeEngine:
         self.image_contents: dict[str, dict[str, bytes]] = {}  # image ref -> {absolute path: bytes}; unknown: no id
         self.networks_result: list[NetworkState] = []
         self.podman = podman
+        self.run_once_result: str | Callable[[str, Sequence[str], Sequence[tuple[str, str]]], str] = ""
 
     def bake(self, ref: str, files: Mapping[str, bytes]) -> None:
         """Give the image ``ref`` files (absolute paths in the image) that image_files and image_extract see."""
@@ -144,6 +145,11 @@ class FakeEngine:
         self._record("image_files", ref, tuple(folders))
         return [(p, len(b)) for p, b in self.image_contents.get(ref, {}).items()
                 if any(p.startswith(f.rstrip("/") + "/") for f in folders)]
+
+    def run_once(self, ref: str, argv: Sequence[str], binds: Sequence[tuple[str, str]]) -> str:
+        self._record("run_once", ref, tuple(argv), tuple(binds))
+        result = self.run_once_result
+        return result(ref, argv, binds) if callable(result) else result
 
     def image_extract(self, ref: str, paths: Sequence[str], dest: Callable[[str], Any]) -> None:
         self._record("image_extract", ref, tuple(paths))

@@ -169,6 +169,14 @@ def down(
 
 
 @app.command()
+def reclaim(ctx: typer.Context) -> None:
+    """Give back the files the containers wrote as root in the checkout (down does it too)."""
+    from ..commands import reclaim as command
+
+    _invoke(ctx, command.run)
+
+
+@app.command()
 def status(ctx: typer.Context, json_: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Services, health, mounts as the engine sees them, caches, and the last reload."""
     from ..commands import status as command

@@ -62,7 +62,22 @@ def collect(app: AppContext) -> list[P.Check]:
     checks.append(_inotify(ws.root, ws.settings["watch.ignore"]))
     checks.append(P.check_disk(ws.root, info))
     checks.append(_caches(ws.root))
+    if plan is not None:
+        checks.append(_ownership(ws, plan))
     return checks
+
+
+def _ownership(ws, plan) -> P.Check:
+    from ..app import ownership
+
+    if not ownership.applies():
+        return P.Check("file owners", P.PASS, "devenv runs as root: every file the containers write can be deleted")
+    found = ownership.scan(ws.root, ownership.folders_of(ws, plan), os.getuid(), limit=10000)
+    if not found.count:
+        return P.Check("file owners", P.PASS, "every file the containers wrote through the mounts is yours")
+    return P.Check("file owners", P.WARN, f"{found.describe()}: written by the containers as root, you cannot delete "
+                   "them (rm -rf of the checkout fails)",
+                   "devenv reclaim (gives them back through the engine, no sudo); devenv down does it too")
 
 
 def _context() -> P.Check:
@@ -120,5 +135,5 @@ def _caches(root: Path) -> P.Check:
     bad = [p.name for p in cache.iterdir() if p.is_dir() and not os.access(p, os.W_OK)]
     if bad:
         return P.Check("caches", P.FAIL, f"{CACHE_DIR}/{bad[0]} is not writable by you (created by root?)",
-                       f"sudo chown -R $(id -u):$(id -g) {cache}")
+                       "devenv reclaim (gives it back through the engine)")
     return P.Check("caches", P.PASS, f"{CACHE_DIR} is writable")

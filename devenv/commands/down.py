@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..app import state
+from ..app import ownership, state
 from ..app.context import AppContext
 from ..app.lock import CheckoutLock, Holder, stop_watcher
 from ..app.owner import ensure_ours
@@ -39,6 +39,22 @@ def run(app: AppContext, *, volumes: bool = False, yes: bool = False) -> int:
         ensure_ours(engine.containers(model.name), model.name, ws.project_dir, "down")
         target = ws.target(with_override=ws.override_path.is_file())
         engine.compose_down(target, volumes=volumes)
-    kept = "named volumes deleted" if volumes else "named volumes kept"
-    app.ui.info(f"stopped project {model.name}; {kept}; caches ({CACHE_DIR}) and logs kept")
+        kept = "named volumes deleted" if volumes else "named volumes kept"
+        app.ui.info(f"stopped project {model.name}; {kept}; caches ({CACHE_DIR}) and logs kept")
+        _give_back(app, ws, engine)
     return EXIT_OK
+
+
+def _give_back(app: AppContext, ws, engine) -> None:
+    """Nothing writes any more: give the user back what the containers wrote as root."""
+    if not ownership.applies():
+        return
+    try:
+        changed, left = ownership.give_back(ws, ws.plan(), engine)
+    except DevenvError as e:
+        app.ui.warn(f"files the containers wrote as root stay root's: {e.message}" + (f" (fix: {e.fix})" if e.fix else ""))
+        return
+    if changed:
+        app.ui.info(f"gave back {changed} file(s) the containers wrote as root (yours again: the checkout can be deleted)")
+    if left.count:
+        app.ui.warn(f"{left.describe()}; fix: sudo chown -R {os.getuid()}:{os.getgid()} {' '.join(left.folders)} (in {ws.root})")

@@ -145,6 +145,19 @@ class DockerEngine:
                 files.append((path, int(size)))
         return files
 
+    def run_once(self, ref: str, argv: Sequence[str], binds: Sequence[tuple[str, str]]) -> str:
+        """Run ``argv`` as root in a throwaway container of image ``ref`` (no network, its entrypoint
+        skipped, removed at once) with host folders bound read-write: ``(host path, container path)``.
+        Its standard output."""
+        volumes = {host: {"bind": target, "mode": "rw"} for host, target in binds}
+        try:
+            out = self._client().containers.run(ref, command=list(argv[1:]), entrypoint=[argv[0]], user="0:0",
+                                                volumes=volumes, remove=True, network_disabled=True,
+                                                stdout=True, stderr=True)
+        except sdk_errors() as e:
+            raise EngineError(f"cannot run {argv[0]} in a container of image {ref}: {e}") from None
+        return bytes(out or b"").decode("utf-8", "surrogateescape")
+
     def image_extract(self, ref: str, paths: Sequence[str], dest: Callable[[str], Any]) -> None:
         """Copy files out of an image without running it: ``dest(path)`` gives where each one goes."""
         import io
