@@ -9,6 +9,7 @@ right after it: the running code always ends up matching the last save.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import threading
@@ -28,6 +29,7 @@ from .reloader import Reloader, ReloadReport
 
 if TYPE_CHECKING:
     from ..app.context import AppContext
+    from ..watch.debounce import Batch
 
 IDLE_CHECK = 2.0  # seconds between checks of the server container while idle
 
@@ -83,11 +85,15 @@ class WatchSession:
         state.update(self.ws.root, watch_pid=os.getpid(), watch_started=time.time())
         first = True
         self._rewatch = True
+        carried: Batch | None = None
         while self._rewatch and (first or not self.stop.is_set()):  # again each time devenv.toml changes only settings
             self._rewatch = False
             s = self.ws.settings
             ignore = load_ignore_rules(self.ws.root, extra=tuple(s["watch.ignore"]))
             debouncer = Debouncer(quiet=s["watch.debounce_ms"] / 1000, max_wait=s["watch.max_wait_ms"] / 1000)
+            for path, kind in carried.kinds.items() if carried is not None else ():
+                if not (ignore(path, False) or ignore(path, True)):  # saves made during the settings change, new rules
+                    debouncer.add(path, kind)
             polling = {"auto": None, "always": True, "never": False}[s["watch.polling"]]
             with Watcher(self.ws.root, ignore, lambda path, kind: debouncer.add(path, kind), force_polling=polling,
                          log=lambda text: self.ui.warn(text.removeprefix("devenv watch: "))) as watcher:
@@ -108,6 +114,7 @@ class WatchSession:
                             last_idle = time.monotonic()
                         continue
                     self.handle(sorted(batch.paths), batch.last)
+            carried = debouncer.take(math.inf)  # the watcher has stopped: what it saw meanwhile goes on
         state.update(self.ws.root, watch_pid=None)
         self.reloader.close()
 
