@@ -27,6 +27,7 @@ from .processes import CrashLoop, ProcessProbe
 
 MAX_HASHED = 64  # changed files whose bytes are compared host vs container
 POLL = 0.02  # seconds between probes while waiting for a restart
+GONE_FOR = 0.3  # seconds every new server must stay out of the process table before it counts as dead
 COME_BACK = 12.0  # seconds a signalled process may take to reappear before the container restarts
 MOUNT_LAG = 2.0  # seconds the container may lag behind the host's bytes (Docker Desktop file sharing)
 
@@ -335,6 +336,7 @@ class Reloader:
         kill_at = time.time() + self.kill_after if self.kill_after > 0 and old else None
         self._killed = []
         seen_server: set[int] = set()
+        gone_since = 0.0
         new: dict[str, int] = {}
         while True:
             if self.stop.is_set():
@@ -352,8 +354,15 @@ class Reloader:
                     killed = agent.request({"op": "kill", "procs": [{"pid": p["pid"], "start": p["start"]} for p in lingering]})["killed"]
                     self._killed = [p["script"].rsplit("/", 1)[-1] for p in lingering if p["pid"] in killed]
             server_pids = {p["pid"] for p in procs if p["script"] == server and (p["pid"], p["start"]) not in before}
+            # Every new server seen is gone: it died while starting, unless that is a moment's blip of
+            # the process table (a process in execve, a warm start's shim forking). Only a gap that lasts
+            # counts: a loop relaunches a dead server after its `sleep 1`, so nothing is missed.
             if server in scripts and seen_server and not (seen_server & server_pids):
-                raise self._failed("the server exited while starting", container, signalled_at)
+                gone_since = gone_since or time.monotonic()
+                if time.monotonic() - gone_since >= GONE_FOR:
+                    raise self._failed("the server exited while starting", container, signalled_at)
+            else:
+                gone_since = 0.0
             seen_server |= server_pids
             everyone_back = all(s in new for s in scripts)
             if everyone_back and (server not in scripts or server_pids):

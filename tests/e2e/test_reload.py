@@ -138,7 +138,11 @@ def test_a_settings_change_during_watch_is_applied_live_without_recreating(watch
     scratch.mkdir()
     (scratch / "notes.py").write_text("X = 1\n")  # ignored by the new setting: no reload
     demo.set_mark("after-settings")  # not ignored: one reload, for this file only
-    line = watch.wait_for("reload ok:", after=at)
+    try:
+        line = watch.wait_for("reload ok:", after=at)
+    except AssertionError:
+        print(demo.docker("logs", "--tail", "60", demo.container(), check=False))
+        raise
     demo.wait_mark("after-settings", timeout=10)
     time.sleep(2)
     changes = [entry for entry in watch.lines[at:] if "change:" in entry]

@@ -8,6 +8,7 @@ whose answers follow the simulated server process.
 from __future__ import annotations
 
 import hashlib
+from types import SimpleNamespace
 import http.server
 import threading
 import time
@@ -202,6 +203,32 @@ def test_a_crash_on_start_is_reported_with_the_traceback(setup):
     assert not report.ok
     assert report.error == "the server exited while starting: SyntaxError: invalid syntax at api/apps/demo.py:3"
     assert report.failure.location == "api/apps/demo.py:3"
+
+
+def test_a_moments_blip_in_the_process_table_is_not_a_server_that_died(setup, health_server):
+    """A new server hidden for one probe while a transient fork of its warm-start shim shows (seen
+    on a loaded machine: "the server exited while starting" for a server that then served)."""
+    make, _root = setup
+    reloader, sim, _engine = make()
+    state, _url = health_server
+    state["sim"] = SimpleNamespace(serving=False)  # not answering yet: devenv keeps probing
+    real = sim.request
+    shown = []
+
+    def blinking(payload, timeout=10):
+        answer = real(payload, timeout)
+        if payload["op"] == "procs" and any(p["pid"] == 20 for p in answer["procs"]) and len(shown) < 2:
+            shown.append(1)
+            if len(shown) == 1:  # the shim's fork, not yet exec'd, and the shim itself not listed
+                answer = {"procs": [p for p in answer["procs"] if p["pid"] != 20] + [{"pid": 99, "script": SERVER, "start": 299}]}
+            else:
+                state["sim"] = sim  # then the shim shows again, the fork is gone, and it answers
+        return answer
+
+    sim.request = blinking
+    report = reloader.run(R.Decision(R.SIGNAL, frozenset({"server"}), ("api/apps/demo.py",)))
+    assert report.ok, report
+    assert len(shown) == 2
 
 
 def test_no_process_to_signal_escalates_to_a_container_restart(setup):
