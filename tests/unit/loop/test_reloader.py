@@ -8,12 +8,12 @@ whose answers follow the simulated server process.
 from __future__ import annotations
 
 import hashlib
-from types import SimpleNamespace
 import http.server
 import threading
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import pytest
 
