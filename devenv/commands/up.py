@@ -39,6 +39,7 @@ def _up(app: AppContext, ws: Workspace, lock: CheckoutLock, started: float, *, d
     for warning in plan.warnings:
         ui.warn(warning)
     result = ws.write_override(plan, force=force)
+    lock.set_phase("starting")  # under way: from now on .devenv/lock names this command to any other
     keep = keep_running(info, containers, recreate=recreate, override_changed=result.state is not State.CURRENT)
     ui.emit(TAG_UP, f"starting project {plan.project_name}: {plan.service} ({plan.release.label}) in dev mode")
     if keep:

@@ -133,3 +133,16 @@ def test_taking_the_lock_writes_nothing_into_a_checkout_devenv_never_set_up(tmp_
         assert lock.held
         assert list(fresh.iterdir()) == []
     assert list(fresh.iterdir()) == []
+
+
+def test_an_up_under_way_leaves_the_lock_file_so_later_holders_are_named_at_once(devenv, checkout):
+    """`up --detach` never set a phase, so nothing ever made .devenv/lock: three `watch` started
+    together after it were refused with "another devenv command is running", the holder unnamed
+    (found by tests/e2e/test_concurrency.py on a real engine)."""
+    root = checkout("v0.24.0")
+    (root / "docker" / "entrypoint.sh").chmod(0o755)
+    devenv("-C", root, "up", "--detach", "--timeout", "1")  # the fake engine never gets healthy: exit 4, after the start
+    assert lock_path(root).is_file() and read_holder(root) is None  # released: empty, but there
+    with CheckoutLock(root, "watch"):
+        holder = read_holder(root)  # named on taking the lock, before any phase
+        assert holder is not None and holder.pid == os.getpid() and holder.command == "watch"
