@@ -123,8 +123,8 @@ def preflight(ws: Workspace, plan: Plan, ui: UI) -> tuple[list[ContainerState], 
     _enforce(P.check_compose(engine), ui, engine=True)
     _enforce(P.check_line_endings(ws.root), ui)
     _enforce(P.check_release(ws.detection), ui)
-    _repair_networks(engine, plan.project_name, ui)
     containers = ensure_ours(engine.containers(plan.project_name), plan.project_name, ws.project_dir, "up")
+    _repair_networks(engine, plan.project_name, ui)  # only once the stack is known to be this checkout's
     ours = {port for c in containers if c.running for (_cport, _ip, port) in c.ports}
     uses = P.published_ports(ws.model())
     if plan.debug_port:

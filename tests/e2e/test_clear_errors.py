@@ -13,6 +13,8 @@ import pytest
 
 from .conftest import Watch
 
+pytestmark = pytest.mark.engine
+
 
 def test_logs_follow_survives_a_restart_without_terminal_codes(running):
     demo = running
