@@ -4,7 +4,7 @@
 #
 #   - user $DEVENV_TEST_USER (default devenv-ci), a member of the docker group, as a developer
 #     on a Linux machine usually is;
-#   - compose v2 where every user's docker CLI finds it (/usr/local/lib/docker/cli-plugins);
+#   - compose v2 in that user's own ~/.docker/cli-plugins;
 #   - a venv readable by that user with devenv's dependencies (Debian's python3; the tests put
 #     the checkout's own devenv package first on PYTHONPATH, so code changes need no reinstall).
 set -euo pipefail
@@ -13,7 +13,6 @@ TEST_USER="${DEVENV_TEST_USER:-devenv-ci}"
 VENV="${DEVENV_TEST_VENV:-/opt/devenv-nonroot/venv}"
 STATE_DIR="${DEVENV_PROVISION_DIR:-/var/tmp/devenv-provision}"
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
-PLUGIN_DIR=/usr/local/lib/docker/cli-plugins
 
 say()  { printf 'provision-nonroot: %s\n' "$*" >&2; }
 fail() { printf 'provision-nonroot: FAILED: %s\n' "$*" >&2; exit 1; }
@@ -27,16 +26,21 @@ if ! id -u "$TEST_USER" >/dev/null 2>&1; then
   useradd --create-home --shell /bin/bash --groups docker "$TEST_USER"
 fi
 id -nG "$TEST_USER" | tr ' ' '\n' | grep -qx docker || usermod -aG docker "$TEST_USER"
+USER_HOME="$(getent passwd "$TEST_USER" | cut -d: -f6)"
+PLUGIN_DIR="$USER_HOME/.docker/cli-plugins"
 
+# The user's own plugin folder, as `docker compose` installs per user: a system-wide copy would leave
+# no way to hide compose from the root tests (tests/e2e/test_preflight.py's "compose v2 missing").
 if [ ! -x "$PLUGIN_DIR/docker-compose" ]; then
   found=""
   for p in "$HOME/.docker/cli-plugins/docker-compose" /usr/libexec/docker/cli-plugins/docker-compose \
-           /usr/lib/docker/cli-plugins/docker-compose; do
+           /usr/lib/docker/cli-plugins/docker-compose /usr/local/lib/docker/cli-plugins/docker-compose; do
     [ -x "$p" ] && { found="$p"; break; }
   done
   [ -n "$found" ] || fail "no compose v2 plugin found (run scripts/provision.sh first)"
-  say "installing compose v2 for every user ($PLUGIN_DIR)"
-  install -D -m 0755 "$found" "$PLUGIN_DIR/docker-compose"
+  say "installing compose v2 for $TEST_USER ($PLUGIN_DIR)"
+  install -D -m 0755 -o "$TEST_USER" -g "$TEST_USER" "$found" "$PLUGIN_DIR/docker-compose"
+  chown -R "$TEST_USER:$TEST_USER" "$USER_HOME/.docker"
 fi
 
 stamp="$VENV/.devenv-pyproject.sha256"
