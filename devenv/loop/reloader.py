@@ -133,6 +133,7 @@ class Reloader:
         self._use(plan, target)
         self.last_failure: Failure | None = None
         self._killed: list[str] = []
+        self._podman: bool | None = None  # asked of the engine at the first recreate
 
     def _use(self, plan: Plan, target: Target) -> None:
         """Work on ``plan`` from now on (and what derives from it)."""
@@ -413,9 +414,20 @@ class Reloader:
         if self.replan is not None:
             self._use(*self.replan())  # raises on a broken compose file: reported, watching goes on
         started = time.time()
-        self.engine.compose_up(self.target, [], on_line=self.log)  # apply compose/.env changes to every service
+        # Apply compose/.env changes to every service, except on Podman: compose sees every container's
+        # networks as changed there and would recreate the whole stack (databases included, the server
+        # twice), as `up` avoids too; `devenv up --recreate` applies such changes there.
+        self.engine.compose_up(self.target, [], no_recreate=self._on_podman(), on_line=self.log)
         self.engine.compose_up(self.target, [self.plan.service], force_recreate=True, no_deps=True, on_line=self.log)
         return self._container_up(started)
+
+    def _on_podman(self) -> bool:
+        if self._podman is None:
+            try:
+                self._podman = self.engine.info().is_podman
+            except EngineError:
+                self._podman = False
+        return self._podman
 
     def _sync(self, decision: R.Decision) -> list[str]:
         container = self.server_container()

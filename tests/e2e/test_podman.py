@@ -56,6 +56,20 @@ def test_the_demo_flow_on_podman(podman_demo):
     demo.wait_mark("on-podman", timeout=60)
     line = watch.wait_for("reload ok:", after=at, timeout=60)
     assert "restart processes server" in line and "escalated" not in line, line
+    # A template edit recreates the server alone: the database keeps its container (compose on
+    # Podman takes every container's networks for changed and recreated the whole stack).
+    def ids() -> dict[str, str]:
+        found = podman_docker(demo, "ps", "-q", "--filter", f"label=com.docker.compose.project={demo.project}").split()
+        return {c["Config"]["Labels"]["com.docker.compose.service"]: c["Id"] for c in json.loads(podman_docker(demo, "inspect", *found))}
+    before = ids()
+    at = watch.mark()
+    template = demo.root / "docker" / "service_conf.yaml.template"
+    template.write_text(template.read_text() + "\n# edited on podman\n")
+    line = watch.wait_for("reload ok:", after=at, timeout=180)
+    assert "recreate" in line, line
+    after = ids()
+    assert after["ragflow-cpu"] != before["ragflow-cpu"]
+    assert {s: c for s, c in after.items() if s != "ragflow-cpu"} == {s: c for s, c in before.items() if s != "ragflow-cpu"}
     verify = demo.devenv("verify", timeout=180)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     watch.stop()

@@ -20,7 +20,7 @@ import pytest
 from devenv.core import rules as R
 from devenv.engine import ContainerState
 from devenv.loop.reloader import Reloader
-from tests.fakes import FakeEngine
+from tests.fakes import Call, FakeEngine
 from tests.fixtures import make_checkout, plan_for
 
 SERVER, EXECUTOR = "api/ragflow_server.py", "rag/svr/task_executor.py"
@@ -322,3 +322,23 @@ def test_an_image_without_uv_says_how_to_go_on(setup):
     engine.exec_result = (126, 'OCI runtime exec failed: exec: "uv": executable file not found in $PATH: unknown\n')
     report = reloader.run(R.Decision(R.SYNC, frozenset({"server"}), ("pyproject.toml",)))
     assert not report.ok and "the image has no uv; set reload.uv_sync = false" in report.error
+
+
+@pytest.mark.parametrize("podman", [False, True])
+def test_a_recreate_leaves_the_other_services_alone_on_podman(setup, podman):
+    """On Podman compose takes every running container's networks for changed: a plain `compose up`
+    there recreated MySQL and Elasticsearch and the server twice for one template edit."""
+    make, _root = setup
+    reloader, _sim, engine = make()
+    engine.podman = podman
+
+    def up(target, services=(), **kwargs):
+        engine.calls.append(Call("compose_up", (target, tuple(services)), kwargs))
+        engine.containers_result = [container(started=datetime.now(timezone.utc))]
+    engine.compose_up = up
+    report = reloader.run(R.Decision(R.RECREATE, frozenset(), ("docker/service_conf.yaml.template",)))
+    assert report.ok, report
+    ups = [c for c in engine.calls if c.name == "compose_up"]
+    assert [c.args[1] for c in ups] == [(), ("ragflow-cpu",)]
+    assert ups[0].kwargs.get("no_recreate") is podman  # the stack's changes apply on Docker; kept on Podman
+    assert ups[1].kwargs["force_recreate"] and ups[1].kwargs["no_deps"]
