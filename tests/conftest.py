@@ -93,6 +93,7 @@ def nonroot_problem() -> str | None:
 
 
 LAYERS = {"engine": engine_problem, "realstack": realstack_problem, "podman": podman_problem, "nonroot": nonroot_problem}
+LAYER_NAMES = {"engine": "real-engine", "realstack": "real-RAGFlow", "podman": "Podman", "nonroot": "non-root"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -103,34 +104,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if marker in item.keywords:
                 if os.environ.get("CI"):
-                    item.add_marker(pytest.mark.usefixtures(f"_{marker}_required"))
+                    item.add_marker(pytest.mark.usefixtures("_layers_required"))
                 else:
                     item.add_marker(pytest.mark.skip(reason=f"{marker} layer cannot run: {problem}"))
 
 
 @pytest.fixture
-def _engine_required() -> None:
-    problem = engine_problem()
-    if problem:
-        pytest.fail(f"CI is set but the real-engine layer cannot run: {problem}", pytrace=False)
-
-
-@pytest.fixture
-def _podman_required() -> None:
-    problem = podman_problem()
-    if problem:
-        pytest.fail(f"CI is set but the Podman layer cannot run: {problem}", pytrace=False)
-
-
-@pytest.fixture
-def _realstack_required() -> None:
-    problem = realstack_problem()
-    if problem:
-        pytest.fail(f"CI is set but the real-RAGFlow layer cannot run: {problem}", pytrace=False)
-
-
-@pytest.fixture
-def _nonroot_required() -> None:
-    problem = nonroot_problem()
-    if problem:
-        pytest.fail(f"CI is set but the non-root layer cannot run: {problem}", pytrace=False)
+def _layers_required(request: pytest.FixtureRequest) -> None:
+    """With CI set, a test of a layer that cannot run here fails, naming why."""
+    for marker, check in LAYERS.items():
+        problem = check() if marker in request.node.keywords else None
+        if problem:
+            pytest.fail(f"CI is set but the {LAYER_NAMES[marker]} layer cannot run: {problem}", pytrace=False)
