@@ -194,7 +194,9 @@ def make_plan(
     for rel in baked:
         mounts.append(Mount("bind", f"{BAKED_DIR}/{baked_key}/{rel}", f"/ragflow/{rel}", "baked into the image, not in the checkout",
                             read_only=True))
-    if settings["mounts.models_volume"] and (mode == "checkout" or "rag" in packages):
+    if settings["mounts.models_volume"] and MODELS_PATH in packages:
+        warnings.append(f"mounts.packages binds {MODELS_PATH} itself: the checkout's copy is used, not the image's models volume")
+    elif settings["mounts.models_volume"] and (mode == "checkout" or "rag" in packages):
         mounts.append(Mount("volume", image_volume(MODELS_VOLUME, det.image), f"/ragflow/{MODELS_PATH}",
                             "the image's models, filled on first use"))
     if svc.volume_at("/ragflow/logs") is None:

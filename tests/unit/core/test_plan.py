@@ -109,6 +109,17 @@ def test_models_volume_replaced_by_an_extra_mount_is_not_declared(checkout) -> N
     assert any("/ragflow/rag/res/deepdoc" in w for w in plan.warnings)
 
 
+def test_the_models_folder_named_as_a_package_is_bound_once_from_the_checkout(checkout) -> None:
+    """Found by hypothesis: ``packages = ["rag", "rag/res/deepdoc"]`` gave two mounts on one target."""
+    root = checkout("v0.20.0")
+    (root / "rag" / "res" / "deepdoc").mkdir(parents=True, exist_ok=True)
+    plan = plan_for(root, config_text='[mounts]\npackages = ["rag", "rag/res/deepdoc"]\n')
+    targets = [m.target for m in plan.mounts]
+    assert len(targets) == len(set(targets)) and volumes(plan) == {} and plan.named_volumes == ()
+    assert binds(plan)["/ragflow/rag/res/deepdoc"] == "rag/res/deepdoc"
+    assert any("the checkout's copy is used, not the image's models volume" in w for w in plan.warnings)
+
+
 def test_logs_mount_only_when_the_stack_has_none(checkout) -> None:
     root = checkout("v0.24.0")
     assert "/ragflow/logs" not in binds(plan_for(root))
