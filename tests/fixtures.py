@@ -522,7 +522,8 @@ def planning_inputs(root: Path, *, environ: dict[str, str] | None = None, config
     profiles = settings["compose.profiles"]
     target = Target(root / "docker", (root / "docker" / "docker-compose.yml",), tuple(profiles) if profiles is not None else None)
     model = ComposeModel.from_json(compose_config(target, environ))
-    return detect(snap), settings, model, snap.dirs
+    deeper = {rel for rel in settings["mounts.packages"] or () if rel.count("/") >= 2 and (root / rel).is_dir()}
+    return detect(snap), settings, model, snap.dirs | deeper
 
 
 def plan_for(root: Path, *, debug: bool = False, **kwargs):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -246,7 +247,11 @@ def open_workspace(project: Path | None, engine: Engine, environ: Mapping[str, s
     text = fsio.read_text(config_path)
     file_config = parse_config(text, str(config_path)) if text is not None else FileConfig()
     settings = resolve(file_config, environ, arguments)
-    return Workspace(root, detect(snapshot), settings, engine, snapshot.dirs)
+    # The snapshot lists two levels of folders; a package named deeper (rag/res/deepdoc) is looked up itself.
+    named = {posixpath.normpath(rel.strip("/")) for rel in settings["mounts.packages"] or () if rel.strip("/")}
+    deeper = {rel for rel in named if rel.count("/") >= 2 and not rel.startswith("..")
+              and (root / rel).is_dir() and not (root / rel).is_symlink()}
+    return Workspace(root, detect(snapshot), settings, engine, snapshot.dirs | deeper)
 
 
 def locate_yaml_error(files: tuple[Path, ...], root: Path) -> str | None:
