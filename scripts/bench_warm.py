@@ -41,7 +41,7 @@ def get(url: str) -> str | None:
 
 def reload_lines(log: Path) -> list[str]:
     try:
-        return [line for line in log.read_text(errors="replace").splitlines() if "reload ok" in line or "reload FAILED" in line]
+        return [line for line in log.read_text(errors="replace").splitlines() if "reload ok" in line or "reload failed" in line.lower()]
     except OSError:
         return []
 
