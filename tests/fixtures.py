@@ -517,13 +517,12 @@ def planning_inputs(root: Path, *, environ: dict[str, str] | None = None, config
     from .fakes import compose_config
 
     environ = dict(environ or {})
-    snap = read_checkout(root, environ)
     settings = resolve(parse_config(config_text) if config_text is not None else None, environ, arguments)
+    snap = read_checkout(root, environ, named=settings["mounts.packages"] or ())
     profiles = settings["compose.profiles"]
     target = Target(root / "docker", (root / "docker" / "docker-compose.yml",), tuple(profiles) if profiles is not None else None)
     model = ComposeModel.from_json(compose_config(target, environ))
-    deeper = {rel for rel in settings["mounts.packages"] or () if rel.count("/") >= 2 and (root / rel).is_dir()}
-    return detect(snap), settings, model, snap.dirs | deeper
+    return detect(snap), settings, model, snap.dirs
 
 
 def plan_for(root: Path, *, debug: bool = False, **kwargs):

@@ -8,6 +8,7 @@ never leaves a half-written file.
 from __future__ import annotations
 
 import os
+import posixpath
 import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -35,13 +36,17 @@ def find_checkout(start: Path) -> Path:
     )
 
 
-def read_checkout(root: Path, environ: Mapping[str, str]) -> CheckoutSnapshot:
-    """Read what detection needs: two levels of folders and a few small files."""
+def read_checkout(root: Path, environ: Mapping[str, str], named: Iterable[str] = ()) -> CheckoutSnapshot:
+    """Read what detection needs: two levels of folders and a few small files. ``named`` folders
+    (``mounts.packages``, which may go deeper: ``rag/res/deepdoc``) are listed when they exist."""
     dirs: set[str] = set()
     for top in _subdirs(root):
         dirs.add(top.name)
         if top.name not in _SKIP_LISTING:
             dirs.update(f"{top.name}/{sub.name}" for sub in _subdirs(top))
+    for rel in {posixpath.normpath(r.strip("/")) for r in named if r.strip("/")} - dirs:
+        if not rel.startswith("..") and (root / rel).is_dir() and not (root / rel).is_symlink():
+            dirs.add(rel)
     texts = {}
     for rel in FILES_TO_READ:
         text = read_text(root / rel)

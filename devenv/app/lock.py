@@ -26,6 +26,7 @@ from ..core.errors import DevenvError
 from ..core.plan import STATE_DIR
 
 LOCK_FILE = "lock"
+STARTING = "starting"
 WATCHING = "watching"
 GRACE = 3.0  # seconds `down` waits for a holder that is not (yet) watching
 

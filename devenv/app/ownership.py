@@ -36,6 +36,11 @@ class Foreign:
         return f"{count} file(s) in {', '.join(self.folders)} are not yours (e.g. {', '.join(self.examples)})"
 
 
+def by_hand(root: Path, folders: Sequence[str]) -> str:
+    """The fix when the engine cannot give them back."""
+    return f"sudo chown -R {os.getuid()}:{os.getgid()} {' '.join(folders)} (in {root})"
+
+
 def applies() -> bool:
     """Only a non-root user on a POSIX host can be locked out of files the engine wrote."""
     return os.name == "posix" and os.geteuid() != 0
@@ -111,5 +116,5 @@ def _image(ws: Workspace, plan: Plan, engine: Engine) -> str:
     image = found[0].image if found and found[0].image else ws.model().services[plan.service].image
     if not image or not engine.image_present(image):
         raise DevenvError(f"cannot give the files back: the server's image ({image or 'none'}) is not on this engine",
-                          fix=f"sudo chown -R {os.getuid()}:{os.getgid()} {' '.join(folders_of(ws, plan))} (in {ws.root})")
+                          fix=by_hand(ws.root, folders_of(ws, plan)))
     return image

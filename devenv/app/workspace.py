@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import posixpath
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,16 +241,12 @@ def open_workspace(project: Path | None, engine: Engine, environ: Mapping[str, s
     environ = dict(os.environ if environ is None else environ)
     start = project or (Path(environ["DEVENV_PROJECT"]) if environ.get("DEVENV_PROJECT") else Path.cwd())
     root = fsio.find_checkout(start)
-    snapshot = fsio.read_checkout(root, environ)
     config_path = root / CONFIG_FILE
     text = fsio.read_text(config_path)
     file_config = parse_config(text, str(config_path)) if text is not None else FileConfig()
     settings = resolve(file_config, environ, arguments)
-    # The snapshot lists two levels of folders; a package named deeper (rag/res/deepdoc) is looked up itself.
-    named = {posixpath.normpath(rel.strip("/")) for rel in settings["mounts.packages"] or () if rel.strip("/")}
-    deeper = {rel for rel in named if rel.count("/") >= 2 and not rel.startswith("..")
-              and (root / rel).is_dir() and not (root / rel).is_symlink()}
-    return Workspace(root, detect(snapshot), settings, engine, snapshot.dirs | deeper)
+    snapshot = fsio.read_checkout(root, environ, named=settings["mounts.packages"] or ())
+    return Workspace(root, detect(snapshot), settings, engine, snapshot.dirs)
 
 
 def locate_yaml_error(files: tuple[Path, ...], root: Path) -> str | None:

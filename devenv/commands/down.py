@@ -57,4 +57,4 @@ def _give_back(app: AppContext, ws, engine) -> None:
     if changed:
         app.ui.info(f"gave back {changed} file(s) the containers wrote as root (yours again: the checkout can be deleted)")
     if left.count:
-        app.ui.warn(f"{left.describe()}; fix: sudo chown -R {os.getuid()}:{os.getgid()} {' '.join(left.folders)} (in {ws.root})")
+        app.ui.warn(f"{left.describe()}; fix: {ownership.by_hand(ws.root, left.folders)}")

@@ -6,12 +6,9 @@ other way (``docker compose down``, a reboot) or for a checkout about to be dele
 
 from __future__ import annotations
 
-import os
-
 from ..app import ownership
 from ..app.context import AppContext
 from ..core.errors import EXIT_OK, DevenvError
-from ..core.ownership import writable_binds
 
 
 def run(app: AppContext) -> int:
@@ -25,11 +22,11 @@ def run(app: AppContext) -> int:
         app.ui.warn(f"{plan.service} is running: what it writes from now on is root's again "
                     "(`devenv down` gives everything back once it has stopped)")
     changed, left = ownership.give_back(ws, plan, engine)
-    folders = writable_binds(plan, ws.model().services[plan.service])
+    folders = ownership.folders_of(ws, plan)
     where = f"the {len(folders)} folders the server writes into ({', '.join(folders[:3])}{', ...' if len(folders) > 3 else ''})"
     if left.count:
         raise DevenvError(f"gave back {changed} file(s), but {left.describe()}",
-                          fix=f"sudo chown -R {os.getuid()}:{os.getgid()} {' '.join(left.folders)} (in {ws.root})")
+                          fix=ownership.by_hand(ws.root, left.folders))
     if changed:
         app.ui.info(f"gave back {changed} file(s) the containers wrote as root; everything in {where} is yours")
     else:

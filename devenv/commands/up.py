@@ -8,7 +8,7 @@ from pathlib import Path
 from ..app import preflight as P
 from ..app import state
 from ..app.context import AppContext
-from ..app.lock import WATCHING, CheckoutLock
+from ..app.lock import STARTING, WATCHING, CheckoutLock
 from ..app.owner import ensure_ours
 from ..app.ui import TAG_READY, TAG_UP, UI, Progress
 from ..app.workspace import Workspace
@@ -39,7 +39,7 @@ def _up(app: AppContext, ws: Workspace, lock: CheckoutLock, started: float, *, d
     for warning in plan.warnings:
         ui.warn(warning)
     result = ws.write_override(plan, force=force)
-    lock.set_phase("starting")  # under way: from now on .devenv/lock names this command to any other
+    lock.set_phase(STARTING)  # under way: from now on .devenv/lock names this command to any other
     keep = keep_running(info, containers, recreate=recreate, override_changed=result.state is not State.CURRENT)
     ui.emit(TAG_UP, f"starting project {plan.project_name}: {plan.service} ({plan.release.label}) in dev mode")
     if keep:

@@ -53,11 +53,13 @@ class WatchSession:
         self._printed_failure: tuple[str, str] | None = None
         self._saved_processes: list[tuple] | None = None
         self._rewatch = False
+        self._fresh: tuple[Workspace, Plan] | None = None
         self.stack_removed = False
 
     def _replanned(self) -> tuple[Plan, Target]:
         assert self._replan is not None
-        self.ws, plan = self._replan()
+        fresh, self._fresh = self._fresh, None  # read a moment ago by settings_only: no second `compose config`
+        self.ws, plan = fresh or self._replan()
         return plan, self.ws.target()
 
     @property
@@ -131,6 +133,7 @@ class WatchSession:
             return False  # the recreate path reports it
         old = self.plan
         if (render(plan), plan.compose_files, plan.profiles, plan.service) != (render(old), old.compose_files, old.profiles, old.service):
+            self._fresh = (fresh, plan)  # the recreate that follows starts from it
             return False
         self.ws = fresh
         self.reloader._use(plan, fresh.target())
@@ -169,7 +172,10 @@ class WatchSession:
             return None
         shown = ", ".join(decision.paths[:3]) + (f" (+{len(decision.paths) - 3} more)" if len(decision.paths) > 3 else "")
         self.ui.emit(TAG_CHANGE, f"{shown} -> {decision.describe()}")
-        report = self.reloader.run(decision, saved_at)
+        try:
+            report = self.reloader.run(decision, saved_at)
+        finally:
+            self._fresh = None  # never a later reload's starting point
         self.reloads += 1
         self.print_report(report)
         state.update(self.ws.root, last_reload=report.as_json(), reloads=self.reloads, secrets=self.ui.secrets)

@@ -58,9 +58,9 @@ def test_down_stops_the_watching_up_and_the_stack_stays_down(demo):
     assert running_ids(demo)
     down = subprocess.Popen([sys.executable, "-m", "devenv", "-C", str(demo.root), "down"], env=demo.env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    said, _ = down.communicate(timeout=120)
-    assert down.returncode == 0, said
-    assert f"stopped the watcher (devenv up, process {watch.proc.pid})" in said, said
+    text, _ = down.communicate(timeout=120)
+    assert down.returncode == 0, text
+    assert f"stopped the watcher (devenv up, process {watch.proc.pid})" in text, text
     # `down` waited for the watcher's lock, so the watcher has exited by now (or is about to).
     assert watch.proc.wait(timeout=10) == 0
     watch.wait_for(f"info: stopped watching: `devenv down` (process {down.pid}) is stopping the stack", timeout=5)

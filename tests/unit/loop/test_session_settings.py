@@ -45,3 +45,4 @@ def test_a_settings_change_that_changes_the_override_still_recreates(checkout):
     session.handle(["devenv.toml"], time.time())
     assert "settings applied" not in out.getvalue() and not session._rewatch
     assert "compose_up" in engine.names()  # the container must change: recreated
+    assert engine.names().count("compose_config") == 1  # the model read to compare is the one recreated from
