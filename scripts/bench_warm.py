@@ -1,11 +1,12 @@
-"""Warm vs cold reloads of real RAGFlow, side by side, in one run.
+"""In-place patch vs warm vs cold reloads of real RAGFlow, side by side, in one run.
 
     python3 scripts/bench_warm.py --checkout /tmp/realwarm --url http://127.0.0.1:49380 [--trials 10] [--rag-trials 3]
 
 Needs the stack up with `devenv up` watching that checkout, its output in --log
 (default CHECKOUT/.devenv/bench-up.log; with --start the script runs `devenv up` itself and stops it).
-For each mode (warm on, then off through CHECKOUT/.devenv/warm/off, which the shim reads at each
-start; no recreate between the two), it edits api/apps/system_app.py so /v1/system/ping answers a
+For each mode (patch: `reload.patch = true` in devenv.toml, applied to the running watch; warm:
+patch off; cold: also warm off through CHECKOUT/.devenv/warm/off, which the shim reads at each
+start; no recreate between them), it edits api/apps/system_app.py so /v1/system/ping answers a
 new marker and times save -> marker served from outside (poll every 50 ms), after warm-up edits
 that are not counted (the first warm start needs a parent). Then rag/nlp/query.py edits (server,
 task executor and data sync restart), timed by devenv's own "save->healthy" figure. Prints a
@@ -86,8 +87,22 @@ def rag_trial(root: Path, log: Path) -> tuple[float, str]:
     return (float(m.group(1)) if m else float("nan")), line
 
 
+def set_patch(settings: Path, before: str | None, on: bool, log: Path) -> None:
+    """Turn reload.patch on or off in devenv.toml and wait until the running watch applied it."""
+    text = (before or "") + f"\n[reload]\npatch = {'true' if on else 'false'}\n" if "[reload]" not in (before or "") else None
+    if text is None:
+        raise SystemExit("devenv.toml has a [reload] section: remove it for the benchmark")
+    if settings.exists() and settings.read_text() == text:
+        return
+    count = len(reload_lines(log))
+    settings.write_text(text)
+    line = wait_line(log, count)
+    if "settings applied" not in line:
+        raise SystemExit(f"devenv did not apply reload.patch live: {line}")
+
+
 def how(line: str) -> str:
-    parts = [p.strip() for p in line.split(";") if " warm (" in p or " cold" in p]
+    parts = [p.strip() for p in line.split(";") if " warm (" in p or " cold" in p or "in place" in p]
     return ", ".join(parts) or "?"
 
 
@@ -140,9 +155,12 @@ def main() -> int:
                 raise SystemExit(f"devenv up did not get ready: see {log}")
             time.sleep(1)
     original = {f: (root / f).read_text() for f in (API_FILE, RAG_FILE)}
+    settings = root / "devenv.toml"
+    settings_before = settings.read_text() if settings.exists() else None
     results: dict[str, dict[str, list]] = {}
     try:
-        for mode in ("warm", "cold"):
+        for mode in ("patch", "warm", "cold"):
+            set_patch(settings, settings_before, mode == "patch", log)
             if mode == "cold":
                 off.parent.mkdir(parents=True, exist_ok=True)
                 off.touch()
@@ -159,7 +177,7 @@ def main() -> int:
                 r["api_devenv"].append(float(m.group(1)) if m else float("nan"))
                 r["how"].append(how(line))
                 print(f"  {mode} api/apps trial {i + 1}: {secs:.2f} s served ({how(line)})", flush=True)
-            for i in range(args.rag_warmup if mode == "warm" else 0):
+            for i in range(args.rag_warmup if mode == "patch" else 0):
                 secs, line = rag_trial(root, log)
                 print(f"  {mode} rag/ warm-up {i + 1}: {secs:.2f} s ({how(line)})", flush=True)
             for i in range(args.rag_trials):
@@ -169,24 +187,29 @@ def main() -> int:
         status = warm_status(container(root))
     finally:
         off.unlink(missing_ok=True)
+        if settings_before is None:
+            settings.unlink(missing_ok=True)
+        else:
+            settings.write_text(settings_before)
         for f, text in original.items():
             (root / f).write_text(text)
         if up is not None:
             up.send_signal(signal.SIGINT)
             up.wait(timeout=60)
-    w, c = results["warm"], results["cold"]
+    p, w, c = results["patch"], results["warm"], results["cold"]
     print(f"\nRAGFlow v0.22.0 real stack, {args.trials} api/apps trials and {args.rag_trials} rag/ trials per mode (seconds: median min max)")
-    print(f"{'edit':34} {'warm (reload.warm on)':>22}   {'cold (off, as before)':>22}")
-    print(f"{'api/apps -> new code served':34} {stats(w['api']):>22}   {stats(c['api']):>22}")
-    print(f"{'api/apps, devenv save->healthy':34} {stats(w['api_devenv']):>22}   {stats(c['api_devenv']):>22}")
-    print(f"{'rag/ (3 processes), save->healthy':34} {stats(w['rag']):>22}   {stats(c['rag']):>22}")
-    warm_starts = sum(" warm (" in h for h in w["how"])
-    print(f"warm trials that really forked: {warm_starts}/{len(w['how'])}; cold trials started cold: "
-          f"{sum('cold' in h for h in c['how'])}/{len(c['how'])}")
-    for p in status.get("parents", []):
-        if p.get("alive"):
-            print(f"warm parent {p['script']}: pid {p['pid']}, {p.get('rss_kb', 0) / 1024:.0f} MB resident, "
-                  f"{p.get('hits')} forks, {p.get('fallbacks')} fallbacks, {p.get('preloaded')} modules preloaded in {p.get('preload_s')} s")
+    print(f"{'edit':34} {'patch (reload.patch on)':>23}   {'warm (reload.warm on)':>22}   {'cold (both off)':>22}")
+    for label, key in (("api/apps -> new code served", "api"), ("api/apps, devenv save->healthy", "api_devenv"),
+                       ("rag/ (3 processes), save->healthy", "rag")):
+        print(f"{label:34} {stats(p[key]):>23}   {stats(w[key]):>22}   {stats(c[key]):>22}")
+    print(f"patch trials patched in place: {sum('swapped in place' in h for h in p['how'])}/{len(p['how'])}; "
+          f"warm trials that really forked: {sum(' warm (' in h for h in w['how'])}/{len(w['how'])}; "
+          f"cold trials started cold: {sum('cold' in h for h in c['how'])}/{len(c['how'])}")
+    for parent in status.get("parents", []):
+        if parent.get("alive"):
+            print(f"warm parent {parent['script']}: pid {parent['pid']}, {parent.get('rss_kb', 0) / 1024:.0f} MB resident, "
+                  f"{parent.get('hits')} forks, {parent.get('fallbacks')} fallbacks, {parent.get('preloaded')} modules "
+                  f"preloaded in {parent.get('preload_s')} s")
     return 0
 
 

@@ -69,8 +69,9 @@ def collect(root: Path, project: str, service: str, containers: list[ContainerSt
 
 
 def processes(engine: Any, containers: list[ContainerState], service: str, specs: Any, st: dict[str, Any]) -> list[dict[str, Any]]:
-    """The Python processes of the server container, read from it now (pid, uptime); restarts as the
-    watcher counted them in this container (None when no watcher saw it)."""
+    """The Python processes of the server container, read from it now (pid, uptime); restarts and exits
+    devenv did not cause from the container's loop log (since it started), else as the watcher counted
+    them in this container (None when neither knows)."""
     from ..core.errors import EngineError
     from ..loop.processes import ProcessProbe
 
@@ -79,7 +80,8 @@ def processes(engine: Any, containers: list[ContainerState], service: str, specs
         return []
     scripts = {p.name: p.script for p in specs}
     try:
-        found = engine.agent(server.id).request({"op": "procs", "scripts": list(scripts.values())}, timeout=5)["procs"]
+        answer = engine.agent(server.id).request({"op": "procs", "scripts": list(scripts.values())}, timeout=5)
+        found, loops = answer["procs"], answer.get("loops") or {}
     except (EngineError, KeyError):
         return []
     same = st.get("processes_container") == ProcessProbe(engine, scripts).container_key(server)
@@ -88,9 +90,11 @@ def processes(engine: Any, containers: list[ContainerState], service: str, specs
     for name, script in scripts.items():
         mine = sorted((p for p in found if p["script"] == script), key=lambda p: p["start"])
         seen = counted.get(script, {})
+        logged = loops.get(script)
         entry = {"name": name, "script": script, "running": bool(mine), "pid": mine[0]["pid"] if mine else None,
                  "uptime_seconds": mine[0].get("age") if mine else None,
-                 "restarts": seen.get("restarts") if seen else None}
+                 "restarts": logged["launches"] - 1 if logged else seen.get("restarts") if seen else None,
+                 "crash_exits": logged["exits"] - logged["devenv_exits"] if logged else None}
         out.append(entry)
     return out
 

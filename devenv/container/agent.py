@@ -26,8 +26,15 @@ RELAUNCH_MARKER = "/tmp/devenv-relaunch-%d"
 # Before it SIGTERMs a warm start's shim (warm.py) to replace the process, devenv leaves this
 # marker: the shim then kills its child at once instead of waiting for its slow shutdown.
 REPLACE_MARKER = "/tmp/devenv-replace-%d"
+# The BASH_ENV hook notes each launch of a loop's script ("L pid script") and each exit its loop
+# saw ("E pid loop-pid", "R ..." when devenv's marker caused it) here. /dev/shm is the
+# container's own tmpfs, empty at each start (a restarted container keeps its /tmp).
+LOOP_LOG = "/dev/shm/devenv-loops"
+# Each process warm.py runs with reload.patch on listens here for in-place patches (patch.py's
+# SOCKET; the script's path with "/" as "_", and its pid).
+PATCH_SOCKET = "/dev/shm/devenv-patch/%s.%d.sock"
 WARM_RUN = "/tmp/devenv-warm"  # warm.py's RUN_DIR: the parents' and the last starts' status files
-OPS = ("procs", "hash", "reload", "ping", "listening", "kill", "warm")
+OPS = ("procs", "hash", "reload", "ping", "listening", "kill", "warm", "patch")
 
 def uptime():
     with open("/proc/uptime") as f:
@@ -59,6 +66,56 @@ def procs(scripts):
                 out.append(entry)
                 break
     return out
+
+class LoopLog:
+    """Launches and exits per script, read from LOOP_LOG as it grows (each answer reads only the new lines)."""
+
+    def __init__(self, path=LOOP_LOG):
+        self.path, self.offset, self.rest = path, 0, b""
+        self.script_of = {}  # pid (the loop's `$!`) -> script, from the latest launch of that pid
+        self.counts = {}  # script -> {"launches", "exits", "devenv_exits"}
+
+    def read(self):
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except OSError:
+            return self.counts
+        self.offset += len(data)
+        lines = (self.rest + data).split(b"\n")
+        self.rest = lines.pop()  # an unfinished line waits for its end
+        for line in lines:
+            self.take(line.decode("utf-8", "replace").split(" ", 2))
+        return self.counts
+
+    def take(self, fields):
+        if len(fields) != 3:
+            return
+        kind, pid, rest = fields
+        if kind == "L":
+            self.script_of[pid] = rest
+            self.count(rest, "launches")
+        elif kind in ("E", "R"):
+            # `$!` is the loop's last child; a loop that runs its script in the foreground has no
+            # child of its own, and its launch was noted under the loop's own pid.
+            script = self.script_of.get(pid) or self.script_of.get(rest)
+            if script is not None:
+                self.count(script, "exits")
+                if kind == "R":
+                    self.count(script, "devenv_exits")
+
+    def count(self, script, key):
+        entry = self.counts.setdefault(script, {"launches": 0, "exits": 0, "devenv_exits": 0})
+        entry[key] += 1
+
+    def answer(self, scripts):
+        counts = self.read()
+        return dict((s, counts[s]) for s in scripts if s in counts)
+
+
+LOOPS = LoopLog()
+
 
 def listening(port):
     # A socket in LISTEN state (0A) on ``port``, from /proc/net/tcp{,6}: no ss, no netstat.
@@ -167,14 +224,18 @@ def drop_bytecode(paths, prefixes):
                         pass
     return removed
 
-def reload(req):
-    expect = req.get("expect", {})
-    deadline = time.time() + req.get("wait_ms", 0) / 1000.0
+def await_bytes(expect, wait_ms):
+    """The paths whose bytes still differ from ``expect`` after waiting up to ``wait_ms`` (mount lag)."""
+    deadline = time.time() + wait_ms / 1000.0
     while True:
         bad = [p for p, h in expect.items() if digest(p) != h]
         if not bad or time.time() >= deadline:
-            break
+            return bad
         time.sleep(0.01)
+
+def reload(req):
+    expect = req.get("expect", {})
+    bad = await_bytes(expect, req.get("wait_ms", 0))
     before = procs(req.get("scripts", []))
     sent = []
     dropped = []
@@ -195,6 +256,54 @@ def reload(req):
                 pass
     return {"mismatched": bad, "seen": dict((p, digest(p)) for p in bad), "signalled": sent, "before": before,
             "dropped": dropped, "dead": dead_binds()}
+
+def patch(req):
+    """Ask every process of ``scripts`` that listens for patches to take the saved ``expect`` files in place."""
+    import socket
+
+    expect = req.get("expect", {})
+    bad = await_bytes(expect, req.get("wait_ms", 0))
+    if bad:
+        return {"ok": False, "mismatched": bad, "refused": "the container does not see the saved bytes of %s" % bad[0]}
+    folder = os.path.dirname(PATCH_SOCKET)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        names = []
+    answers = []
+    for script in req.get("scripts", []):
+        slug = script.strip("/").replace("/", "_")
+        live = []
+        for name in names:
+            head, _, rest = name.rpartition(".sock")[0].rpartition(".")
+            if head == slug and rest.isdigit() and os.path.exists("/proc/%s" % rest):
+                live.append(int(rest))
+        if not live:
+            return {"ok": False, "refused": "no %s process listens for patches (it was not started by the warm start)" % script}
+        for pid in live:
+            answer = {"ok": False, "refused": "no answer"}
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                    conn.settimeout(req.get("timeout", 20))
+                    conn.connect(PATCH_SOCKET % (slug, pid))
+                    conn.sendall((json.dumps({"paths": list(expect)}) + "\n").encode("utf-8"))
+                    data = b""
+                    while not data.endswith(b"\n"):
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                answer = json.loads(data.decode("utf-8"))
+            except (OSError, ValueError) as e:
+                answer = {"ok": False, "refused": "pid %d did not answer (%s)" % (pid, e)}
+            answer.update({"script": script, "pid": pid})
+            answers.append(answer)
+            if not answer.get("ok"):
+                return {"ok": False, "refused": answer.get("refused", "refused"), "path": answer.get("path"),
+                        "processes": answers}
+    # The processes run the new code; their next start must not take stale bytecode of it.
+    drop_bytecode(list(expect), pycache_prefixes([a["pid"] for a in answers]))
+    return {"ok": True, "processes": answers}
 
 def warm_status():
     """What warm.py's status files say, with each live parent's resident memory."""
@@ -230,7 +339,8 @@ def warm_status():
 def handle(req):
     op = req.get("op")
     if op == "procs":
-        return {"procs": procs(req.get("scripts", []))}
+        scripts = req.get("scripts", [])
+        return {"procs": procs(scripts), "loops": LOOPS.answer(scripts)}
     if op == "hash":
         return {"hashes": dict((p, digest(p)) for p in req.get("paths", []))}
     if op == "reload":
@@ -241,6 +351,8 @@ def handle(req):
         return {"listening": listening(int(req.get("port", 0)))}
     if op == "warm":
         return warm_status()
+    if op == "patch":
+        return patch(req)
     if op == "ping":
         return {"pid": os.getpid(), "ticks": os.sysconf("SC_CLK_TCK")}
     return {"error": "unknown op %r" % op}

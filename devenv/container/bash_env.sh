@@ -2,11 +2,16 @@
 # When devenv restarts a Python process to load new code, it leaves a marker named after
 # the process's restart loop; that loop's next `sleep` then returns at once instead of
 # waiting a second. Every other sleep is untouched.
+# A loop's `sleep` after `X & wait` also notes the exit of its last child ($!) in the loop
+# log, so devenv counts every relaunch, even of a process that lives 40 ms ("R": devenv's
+# restart, "E": an exit devenv did not cause). Only shells that started a job note anything.
 sleep() {
   if [ -e "@RELAUNCH_MARKER@" ]; then
     command rm -f "@RELAUNCH_MARKER@"
+    if [ -n "${!:-}" ]; then printf 'R %s %s\n' "$!" "$BASHPID" 2>/dev/null >> "@LOOP_LOG@" || :; fi
     return 0
   fi
+  if [ -n "${!:-}" ]; then printf 'E %s %s\n' "$!" "$BASHPID" 2>/dev/null >> "@LOOP_LOG@" || :; fi
   command sleep "$@"
 }
-@WARM@
+@LAUNCH@

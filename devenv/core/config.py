@@ -87,6 +87,9 @@ KEYS: tuple[Key, ...] = (
     Key("watch.ignore", list, [], "extra ignore patterns (gitignore syntax), on top of .gitignore and .dockerignore", check=_str_list),
     Key("reload.warm", bool, True, "start Python processes forked from a warm parent that has their third-party modules "
         "imported (needs server.fast_relaunch); any doubt starts them cold"),
+    Key("reload.patch", bool, False, "serve a save that changes only function bodies by swapping the new code into the "
+        "running process (no restart: module-level state is the running one); anything else restarts (needs reload.warm; "
+        "applies to a running watch)"),
     Key("reload.kill_after", (int, float), 1.0, "seconds a process devenv replaces may take to exit before it is killed "
         "(only where its loop ignores the exit code; 0: always wait for it)", check=_non_negative),
     Key("reload.uv_sync", bool, True, "run `uv sync` in the container when pyproject.toml or uv.lock changes"),

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import PurePath, PurePosixPath, PureWindowsPath
 
-from ..container import bash_env_hook, warm_source
+from ..container import bash_env_hook, patch_source, warm_source
 from .config import Settings
 from .detect import Detection
 from .errors import CheckoutError, ConfigError
@@ -75,6 +75,7 @@ class Plan:
     debug_port: int | None
     warnings: tuple[str, ...] = field(default=())
     warm: tuple[str, ...] = ()  # scripts started through the warm start (empty: off)
+    patch: bool = False  # body-only saves are swapped into the running processes (reload.patch)
     baked: tuple[str, ...] = field(default=())  # checkout-relative files kept visible from the image (see BAKED_DIR)
     baked_key: str = ""  # the image id those files come from
 
@@ -213,6 +214,7 @@ def make_plan(
         env["UV_LINK_MODE"] = "copy"  # the cache is another filesystem: no hardlinks
     generated: list[tuple[str, str]] = []
     warm: tuple[str, ...] = ()
+    patch = False
     if settings["server.fast_relaunch"]:
         if "BASH_ENV" in svc.environment_keys:
             warnings.append(f"{svc.name} sets BASH_ENV itself: fast relaunch is off (restarts wait for the loop's sleep)")
@@ -223,7 +225,13 @@ def make_plan(
                 warm = tuple(p.script for p in det.processes)
                 mounts.append(Mount("bind", f"{STATE_DIR}/warm", WARM_TARGET, "warm start: modules each process imported"))
                 generated.append((f"{HOOKS_DIR}/warm.py", warm_source()))
-            generated.append((f"{HOOKS_DIR}/bash_env.sh", bash_env_hook(f"{HOOKS_TARGET}/warm.py" if warm else None, warm, det.background)))
+                # warm.py starts the patch listener in each process it runs, whether devenv uses it or not,
+                # so that turning reload.patch on or off applies to the running watch (no recreate).
+                generated.append((f"{HOOKS_DIR}/patch.py", patch_source()))
+                env["DEVENV_PATCH"] = "1"
+                patch = bool(settings["reload.patch"])
+            generated.append((f"{HOOKS_DIR}/bash_env.sh", bash_env_hook(f"{HOOKS_TARGET}/warm.py" if warm else None,
+                                                                       tuple(p.script for p in det.processes), det.background)))
     mounts, replaced = _extras_win(mounts, [_extra_mount(spec) for spec in settings["mounts.extra"]])
     warnings += replaced
 
@@ -277,6 +285,7 @@ def make_plan(
         debug_port=debug_port,
         warnings=tuple(warnings),
         warm=warm,
+        patch=patch,
         baked=baked,
         baked_key=baked_key,
     )

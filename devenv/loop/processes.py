@@ -35,6 +35,7 @@ class Seen:
     exits: list[float] = field(default_factory=list)  # unexpected exits of the current episode
     expected: bool = False  # devenv signalled it: its next exit is a reload, not a crash
     reported: bool = False  # this episode's crash loop was reported
+    counted: int | None = None  # exits devenv did not cause, as the loop log last said (None: no log for it)
 
     def as_json(self, now: float) -> dict[str, Any]:
         return {"name": self.name, "script": self.script, "pid": self.pid, "uptime_seconds": self.age,
@@ -64,6 +65,14 @@ class ProcessTracker:
     True
     >>> t.observe([{"script": "api/ragflow_server.py", "pid": 12, "start": 3, "age": 0.2}], now=3.0)
     CrashLoop(name='server', script='api/ragflow_server.py', exits=2, first_exit=1.0)
+
+    With the loop log's counts, exits between two looks count too (none of these processes was seen):
+
+    >>> t = ProcessTracker({"server": "api/ragflow_server.py"})
+    >>> t.observe([], now=0.0, loops={"api/ragflow_server.py": {"launches": 2, "exits": 1, "devenv_exits": 1}}) is None
+    True
+    >>> t.observe([], now=1.0, loops={"api/ragflow_server.py": {"launches": 4, "exits": 3, "devenv_exits": 1}})
+    CrashLoop(name='server', script='api/ragflow_server.py', exits=2, first_exit=1.0)
     """
 
     def __init__(self, scripts: Mapping[str, str]) -> None:
@@ -87,10 +96,14 @@ class ProcessTracker:
                 kind = self.kinds[name]
                 kind.expected, kind.exits, kind.reported = True, [], False
 
-    def observe(self, procs: Iterable[Mapping[str, Any]], now: float, only: Iterable[str] | None = None) -> CrashLoop | None:
+    def observe(self, procs: Iterable[Mapping[str, Any]], now: float, only: Iterable[str] | None = None,
+                loops: Mapping[str, Mapping[str, int]] | None = None) -> CrashLoop | None:
         """Take one ``procs`` answer; returns a crash loop the first time one is seen in an episode.
 
         ``only``: the scripts the answer covers (default: every kind); the others keep their state.
+        ``loops``: the answer's loop log counts (launches, exits, devenv's exits) per script. Where a
+        kind has them, its exits are counted from them, exactly, instead of from pids coming and
+        going between two looks (which misses a process that lives 40 ms between looks 0.5 s apart).
         """
         scope = set(only) if only is not None else None
         by_script: dict[str, Mapping[str, Any]] = {}
@@ -104,7 +117,8 @@ class ProcessTracker:
                 continue
             p: Mapping[str, Any] | None = by_script.get(kind.script)
             identity = (p["pid"], p.get("start")) if p else None
-            if kind.pid is not None and identity != (kind.pid, kind.start):
+            logged = self._logged(kind, (loops or {}).get(kind.script), now)
+            if not logged and kind.pid is not None and identity != (kind.pid, kind.start):
                 self._exited(kind, now)
             if p is None:
                 kind.pid = kind.start = kind.age = None
@@ -121,6 +135,17 @@ class ProcessTracker:
                 found = found or CrashLoop(kind.name, kind.script, len(kind.exits), kind.exits[0])
         return found
 
+    def _logged(self, kind: Seen, counts: Mapping[str, int] | None, now: float) -> bool:
+        """Count the exits the loop log noted since the last look; False when it cannot be trusted for this kind."""
+        if not counts or counts.get("launches", 0) > counts.get("exits", 0) + 1:
+            return False  # no log, or a loop that does not `sleep` after an exit: its exits are not noted
+        unexpected = counts["exits"] - counts.get("devenv_exits", 0)
+        new = unexpected - (kind.counted or 0)
+        kind.counted = unexpected
+        kind.exits += [now] * max(0, new)
+        kind.restarts = max(kind.restarts, counts["launches"] - 1)
+        return True
+
     def _exited(self, kind: Seen, now: float) -> None:
         if kind.expected:
             kind.expected = False
@@ -132,12 +157,12 @@ class ProcessTracker:
         return [k.name for k in self.kinds.values() if k.pid is not None]
 
     def ever_ran(self, name: str) -> bool:
-        """Whether devenv saw a process of this kind in this container (running now or not)."""
+        """Whether devenv saw a process of this kind in this container (running now or not), or the loop log noted one."""
         kind = self.kinds.get(name)
-        return kind is not None and (kind.pid is not None or kind.since is not None)
+        return kind is not None and (kind.pid is not None or kind.since is not None or kind.counted is not None)
 
     def snapshot(self, now: float) -> list[dict[str, Any]]:
-        return [k.as_json(now) for k in self.kinds.values() if k.since is not None or k.pid is not None]
+        return [k.as_json(now) for k in self.kinds.values() if k.since is not None or k.pid is not None or k.counted is not None]
 
 
 class ProcessProbe:
@@ -165,7 +190,7 @@ class ProcessProbe:
             answer = self.engine.agent(container.id).request({"op": "procs", "scripts": self.tracker.scripts}, timeout=5)
         except EngineError:
             return None
-        return self.tracker.observe(answer["procs"], now)
+        return self.tracker.observe(answer["procs"], now, loops=answer.get("loops"))
 
     def listening(self, container: Any, port: int) -> bool:
         from ..core.errors import EngineError

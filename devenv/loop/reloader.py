@@ -159,7 +159,12 @@ class Reloader:
         try:
             try:
                 if decision.action == R.SIGNAL:
-                    report.details += self._signal(decision)
+                    patched, refused = self._patch(decision) if self.plan.patch else (None, "")
+                    if patched is not None:
+                        report.action = f"patch {', '.join(sorted(decision.processes))} in place"
+                        report.details += patched
+                    else:
+                        report.details += ([f"in-place patch refused: {refused}; restarted"] if refused else []) + self._signal(decision)
                 elif decision.action == R.SYNC:
                     report.details += self._sync(decision)
                 elif decision.action == R.RESTART:
@@ -188,6 +193,38 @@ class Reloader:
         finally:
             report.finished_at = time.time()
         return report
+
+    # --- the fastest path: swap new function bodies into the running processes ----------
+    def _patch(self, decision: R.Decision) -> tuple[list[str] | None, str]:
+        """``(details, "")`` when every process took the saved files in place; ``(None, why)`` when
+        the processes must restart instead (``why`` empty: the patch was not tried)."""
+        paths = [p for p in decision.paths]
+        if not paths or any(not p.endswith(".py") for p in paths):
+            return None, ""
+        container = self.server_container()
+        agent = self._agent(container)
+        names, skipped = self._running(container, agent, decision.processes)
+        if not names or skipped:
+            return None, ""
+        expect = self.expected_hashes(paths)
+        if len(expect) != len(paths) or any(h is None for h in expect.values()):
+            return None, "a file was deleted or is not mounted"
+        scripts = [self.scripts[n] for n in names]
+        answer = agent.request({"op": "patch", "expect": expect, "scripts": scripts, "wait_ms": int(MOUNT_LAG * 1000)},
+                               timeout=60)
+        if not answer.get("ok"):
+            where = f"{self._host_path(answer['path'])}: " if answer.get("path") else ""
+            return None, where + str(answer.get("refused", "refused"))
+        swapped: dict[str, set[str]] = {}
+        for proc in answer["processes"]:
+            for entry in proc.get("files", []):
+                if "patched" in entry and entry.get("sha256") != expect.get(entry["path"]):
+                    return None, f"{proc['script']} compiled other bytes of {self._host_path(entry['path'])}"
+                swapped.setdefault(proc["script"], set()).update(entry.get("patched", []))
+        by_script = {v: k for k, v in self.scripts.items()}
+        done = [f"{by_script.get(s, s)} {len(f)} function{'s' if len(f) != 1 else ''}" for s, f in sorted(swapped.items())]
+        return [f"swapped in place: {', '.join(done)} (same pid, no restart)",
+                f"bytes match ({len(expect)} file{'s' if len(expect) != 1 else ''})"], ""
 
     # --- the fast path: SIGTERM the Python processes, their loops relaunch them ---------
     def _signal(self, decision: R.Decision, *, force: bool = False) -> list[str]:
@@ -299,7 +336,7 @@ class Reloader:
         assert self.probe is not None
         self.tracker.for_container(self.probe.container_key(container))
         answer = agent.request({"op": "procs", "scripts": self.tracker.scripts})
-        self.tracker.observe(answer["procs"], time.time())
+        self.tracker.observe(answer["procs"], time.time(), loops=answer.get("loops"))
         names = sorted(n for n in wanted if n in self.scripts)
         return [n for n in names if self.tracker.ever_ran(n)], [n for n in names if not self.tracker.ever_ran(n)]
 
@@ -343,8 +380,9 @@ class Reloader:
             if self.stop.is_set():
                 raise _Interrupted()
             asked = list(scripts) + ([server] if server and server not in scripts else [])
-            procs = agent.request({"op": "procs", "scripts": asked})["procs"]
-            self.tracker.observe(procs, time.time(), only=asked)
+            answer = agent.request({"op": "procs", "scripts": asked})
+            procs = answer["procs"]
+            self.tracker.observe(procs, time.time(), only=asked, loops=answer.get("loops"))
             current = {p["script"]: p["pid"] for p in procs if (p["pid"], p["start"]) not in before}
             new.update(current)
             if kill_at is not None and time.time() >= kill_at:

@@ -188,6 +188,11 @@ class DemoStack:
     def exec(self, *argv: str, service: str = "ragflow-cpu") -> str:
         return self.docker("exec", self.container(service), *argv)
 
+    def logs(self, service: str = "ragflow-cpu") -> str:
+        """The container's log so far, its stdout and stderr."""
+        done = subprocess.run(["docker", "logs", self.container(service)], capture_output=True, text=True, timeout=60)
+        return done.stdout + done.stderr
+
     def set_mark(self, mark: str) -> None:
         path = self.root / "api" / "apps" / "demo_app.py"
         text = path.read_text()

@@ -283,19 +283,25 @@ def test_a_full_cycle_leaves_the_checkout_clean_and_caches_survive(demo):
     assert _git(root, "status", "--porcelain") == "?? docker/docker-compose.devenv.yml\n"
 
 
-def test_a_server_that_crash_loops_inside_a_running_container_fails_up_with_its_traceback(demo):
+@pytest.mark.parametrize("warm", [True, False], ids=["warm", "cold"])
+def test_a_server_that_crash_loops_inside_a_running_container_fails_up_with_its_traceback(demo, warm):
     """The entrypoint's loop relaunches a server that dies at import; the container stays `running`,
-    so only the processes show it. `up` says so within seconds of the second exit, exit 4."""
+    so only the processes show it. `up` says so within seconds of the second exit, exit 4.
+
+    The demo's server dies 40 ms after each launch, a second apart: a process that short is rarely
+    there when devenv looks (it took up to 71 s to be seen twice); the loop log counts every exit."""
+    if not warm:
+        (demo.root / "devenv.toml").write_text("[reload]\nwarm = false\n")
     app = demo.root / "api" / "apps" / "demo_app.py"
     atomic_save(app, app.read_text() + "\ndef broken(:\n")
-    started = time.monotonic()
     result = demo.devenv("up", "--detach", timeout=180)
-    took = time.monotonic() - started
     assert result.returncode == 4, result.stderr
     assert "api/ragflow_server.py crashed 2 times in a row" in result.stderr, result.stderr
     assert "SyntaxError" in result.stderr and "api/apps/demo_app.py" in result.stderr
     assert result.stderr.count("def broken(:") == 1, result.stderr  # the traceback once, not once per relaunch
-    assert took < 60, took  # not the start timeout (600 s)
+    # Within a few relaunches of the second exit (the loop relaunches once a second), not after a minute.
+    relaunches = demo.logs().count("SyntaxError: invalid syntax")
+    assert 2 <= relaunches <= 6, relaunches
     assert demo.inspect()["State"]["Status"] == "running"  # the engine alone would never have said
 
 

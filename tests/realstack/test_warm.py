@@ -144,3 +144,28 @@ def test_twenty_warm_reloads_leave_no_zombie_and_no_orphan(up):
     assert len(shims) == 1 and len(children) == 1, (shims, children)
     assert status(real)["last"][SERVER]["child"] == children[0]["pid"]
     assert real.ping() == "pong-20-19"
+
+
+def test_with_reload_patch_a_body_edit_is_swapped_into_the_running_server_and_anything_more_restarts(up):
+    real, watch = up
+    settings = real.root / "devenv.toml"
+    mark = watch.mark()
+    atomic_save(settings, "[reload]\npatch = true\n")
+    assert "settings applied" in watch.wait_for("reload ok:", after=mark, timeout=60)  # no recreate: the parents stay
+    try:
+        until_warm(real, watch, "patch")  # a server the warm start forked: it listens for patches
+        pid = process_pids(real)[SERVER]
+        line = edit(real, watch, "pong-patched")
+        assert "-> patch server in place" in line and "swapped in place: server 1 function (same pid, no restart)" in line, line
+        assert process_pids(real)[SERVER] == pid  # the same process serves the new body
+        # A module-level change cannot be patched: the server restarts (warm), saying why.
+        path = real.root / "api" / "apps" / "system_app.py"
+        mark = watch.mark()
+        atomic_save(path, path.read_text() + "\nDEVENV_PATCH_PROBE = 1\n")
+        line = watch.wait_for("reload ok:", after=mark, timeout=RELOAD_TIMEOUT)
+        assert "in-place patch refused: api/apps/system_app.py: more than function bodies changed" in line, line
+        assert "server warm (forked" in line and process_pids(real)[SERVER] != pid, line
+    finally:
+        mark = watch.mark()
+        atomic_save(settings, "")
+        watch.wait_for("reload ok:", after=mark, timeout=60)

@@ -188,3 +188,15 @@ def test_a_same_size_same_second_save_runs_stale_bytecode_unless_dropped(tmp_pat
     assert mark() == "aa"  # stale: this is what a reload would have served
     assert agent.drop_bytecode([str(mod)], [])
     assert mark() == "bb"
+
+
+def test_the_loop_log_is_read_as_it_grows_and_a_reused_pid_counts_for_its_latest_script(tmp_path):
+    log = tmp_path / "loops"
+    reader = agent.LoopLog(str(log))
+    assert reader.answer(["a.py"]) == {}  # no log yet: nothing known
+    log.write_text("L 10 a.py\nE 10 9\nL 11 a.py\nR 11 9\nL 10 b.py\nE 1")  # the last line is half-written
+    assert reader.answer(["a.py", "b.py"]) == {"a.py": {"launches": 2, "exits": 2, "devenv_exits": 1},
+                                               "b.py": {"launches": 1, "exits": 0, "devenv_exits": 0}}
+    with log.open("a") as f:
+        f.write("0 9\nE 77 9\n")  # pid 10 is b.py's now; 77 was never launched: not counted
+    assert reader.answer(["b.py"]) == {"b.py": {"launches": 1, "exits": 1, "devenv_exits": 0}}

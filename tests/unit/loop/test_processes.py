@@ -99,3 +99,23 @@ def test_an_answer_about_some_scripts_leaves_the_others_alone():
     t.observe([proc(SERVER, 10), proc(TASKS, 20)], now=0)
     t.observe([proc(SERVER, 11)], now=1, only=[SERVER])
     assert t.running() == ["server", "task_executor"] and t.kinds["task_executor"].exits == []
+
+def test_a_loop_that_does_not_note_its_exits_is_watched_by_looking_again():
+    # Launches without exits (a loop with no `sleep` after `wait`): the log cannot be trusted for it.
+    t = ProcessTracker({"server": "s.py"})
+    log = lambda n: {"s.py": {"launches": n, "exits": 0, "devenv_exits": 0}}  # noqa: E731
+    assert t.observe([{"script": "s.py", "pid": 1, "start": 1, "age": 1.0}], now=0.0, loops=log(1)) is None
+    assert t.observe([{"script": "s.py", "pid": 2, "start": 2, "age": 0.1}], now=1.0, loops=log(2)) is None
+    found = t.observe([{"script": "s.py", "pid": 3, "start": 3, "age": 0.1}], now=2.0, loops=log(3))
+    assert found is not None and found.exits == 2
+
+
+def test_exits_devenv_caused_do_not_count_and_a_crash_after_a_reload_does():
+    t = ProcessTracker({"server": "s.py"})
+    log = lambda launches, exits, mine: {"s.py": {"launches": launches, "exits": exits, "devenv_exits": mine}}  # noqa: E731
+    assert t.observe([], now=0.0, loops=log(1, 0, 0)) is None
+    t.expect_exit(["server"])
+    assert t.observe([], now=1.0, loops=log(2, 1, 1)) is None  # devenv's reload (its marker)
+    assert t.observe([], now=2.0, loops=log(3, 2, 1)) is None  # the new code dies once
+    assert t.observe([], now=3.0, loops=log(4, 3, 1)) == CrashLoop("server", "s.py", 2, 2.0)
+    assert t.snapshot(3.0)[0]["restarts"] == 3

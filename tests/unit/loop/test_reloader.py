@@ -40,6 +40,7 @@ class SimContainer:
         self.alive = True
         self.on_reload = lambda: None  # a test's side effect while the probe compares bytes
         self.warm: dict[str, dict] = {}  # script -> how its next start went ({"mode": "warm", "fork_ms": 3})
+        self.patch: dict | None = None  # the processes' answer to an in-place patch (None: nobody listens)
 
     def _step(self) -> None:
         for script in list(self.pending):
@@ -71,6 +72,8 @@ class SimContainer:
         if payload["op"] == "warm":  # the last start of each script, as warm.py notes it
             return {"parents": [], "last": {s: {"pid": p, **self.warm.get(s, {"mode": "cold", "reason": "no module list yet"})}
                                             for s, (p, _st) in self.procs.items()}}
+        if payload["op"] == "patch":
+            return self.patch or {"ok": False, "refused": "no api/ragflow_server.py process listens for patches"}
         if payload["op"] == "kill":  # SIGKILL: gone at once, and the loop relaunches it
             killed = []
             for target in payload["procs"]:
@@ -168,6 +171,49 @@ def test_the_reload_line_says_whether_the_new_process_started_warm_or_cold_and_w
     sim.warm[SERVER] = {"mode": "cold", "reason": "uv.lock changed"}
     report = reloader.run(R.Decision(R.SIGNAL, frozenset({"server"}), ("api/apps/demo.py",)))
     assert "server cold: uv.lock changed" in report.details and "uv.lock changed" in report.summary()
+
+
+def _patching(make):
+    reloader, sim, engine = make(use_plan=replace(make.plan, patch=True))
+    return reloader, sim, hashlib.sha256(b"MARK = 1\n").hexdigest()
+
+
+def test_with_reload_patch_a_patched_body_is_verified_by_the_hash_it_compiled_and_nothing_restarts(setup):
+    make, _root = setup
+    reloader, sim, digest = _patching(make)
+    sim.patch = {"ok": True, "processes": [{"script": SERVER, "pid": 10, "ok": True, "files": [
+        {"path": "/ragflow/api/apps/demo.py", "patched": ["code"], "sha256": digest}]}]}
+    report = reloader.run(R.Decision(R.SIGNAL, frozenset({"server"}), ("api/apps/demo.py",)))
+    assert report.ok, report
+    assert report.details[:2] == ["swapped in place: server 1 function (same pid, no restart)", "bytes match (1 file)"]
+    assert "ping ok" in report.details and sim.procs[SERVER] == (10, 100)  # the same process
+    asked = next(r for r in sim.requests if r["op"] == "patch")
+    assert asked["scripts"] == [SERVER] and asked["expect"] == {"/ragflow/api/apps/demo.py": digest}
+    assert not [r for r in sim.requests if r["op"] == "reload"]
+
+
+@pytest.mark.parametrize("answer, why", [
+    ({"ok": False, "path": "/ragflow/api/apps/demo.py", "refused": "more than function bodies changed"},
+     "api/apps/demo.py: more than function bodies changed"),
+    (None, "no api/ragflow_server.py process listens for patches"),
+    ({"ok": True, "processes": [{"script": SERVER, "pid": 10, "ok": True, "files": [
+        {"path": "/ragflow/api/apps/demo.py", "patched": ["code"], "sha256": "0" * 64}]}]},
+     "api/ragflow_server.py compiled other bytes of api/apps/demo.py"),
+])
+def test_with_reload_patch_any_refusal_restarts_the_process_and_says_why(setup, answer, why):
+    make, _root = setup
+    reloader, sim, _digest = _patching(make)
+    sim.patch = answer
+    report = reloader.run(R.Decision(R.SIGNAL, frozenset({"server"}), ("api/apps/demo.py",)))
+    assert report.ok, report
+    assert report.details[0] == f"in-place patch refused: {why}; restarted" and report.details[1] == "pid 10->20"
+
+
+def test_without_reload_patch_no_patch_is_asked(setup):
+    make, _root = setup
+    reloader, sim, _engine = make()
+    reloader.run(R.Decision(R.SIGNAL, frozenset({"server"}), ("api/apps/demo.py",)))
+    assert "patch" not in [r["op"] for r in sim.requests]
 
 
 def test_bytes_the_container_does_not_see_fail_the_reload_and_signal_nothing(setup):
