@@ -8,8 +8,8 @@ For each mode (patch: `reload.patch = true` in devenv.toml, applied to the runni
 patch off; cold: also warm off through CHECKOUT/.devenv/warm/off, which the shim reads at each
 start; no recreate between them), it edits api/apps/system_app.py so /v1/system/ping answers a
 new marker and times save -> marker served from outside (poll every 50 ms), after warm-up edits
-that are not counted (the first warm start needs a parent). Then rag/nlp/query.py edits (server,
-task executor and data sync restart), timed by devenv's own "save->healthy" figure. Prints a
+that are not counted (the first warm start needs a parent). Then rag/nlp/query.py edits inside a
+function body (server, task executor and data sync take it), timed by devenv's own "save->healthy" figure. Prints a
 table (median, min, max), how each restart started (devenv's reload line), and the warm
 parents' resident memory (`warm.py --status` in the container).
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import signal
 import statistics
@@ -73,13 +74,15 @@ def api_trial(root: Path, url: str, log: Path, tag: str) -> tuple[float, str]:
 
 
 def rag_trial(root: Path, log: Path) -> tuple[float, str]:
+    """A change inside a function body of rag/nlp/query.py (the first statement of FulltextQueryer.__init__)."""
     path = root / RAG_FILE
     lines = path.read_text().splitlines(keepends=True)
-    stamp = f"# devenv bench {time.time_ns()}\n"
-    if lines and lines[-1].startswith("# devenv bench"):
-        lines[-1] = stamp
+    stamp = f'        _devenv_bench = "{time.time_ns()}"\n'
+    at = next(i for i, line in enumerate(lines) if line.startswith("    def __init__(self")) + 1
+    if lines[at].lstrip().startswith("_devenv_bench ="):
+        lines[at] = stamp
     else:
-        lines.append(stamp)
+        lines.insert(at, stamp)
     before = len(reload_lines(log))
     path.write_text("".join(lines))
     line = wait_line(log, before)
@@ -116,8 +119,9 @@ def container(root: Path) -> str:
     out = subprocess.run(["docker", "ps", "--filter", "label=dev.devenv.managed=true", "--format", "{{.Names}}"],
                          capture_output=True, text=True, check=True).stdout.split()
     env = (root / "docker" / ".env").read_text()
-    project = re.search(r"^COMPOSE_PROJECT_NAME=(\S+)", env, re.M)
-    names = [n for n in out if project and n.startswith(project.group(1) + "-")]
+    found = re.search(r"^COMPOSE_PROJECT_NAME=(\S+)", env, re.M)
+    project = os.environ.get("COMPOSE_PROJECT_NAME") or (found.group(1) if found else "docker")  # as compose decides
+    names = [n for n in out if n.startswith(project + "-")]
     if not names:
         raise SystemExit("no devenv-managed server container for this checkout: run `devenv up` first")
     return names[0]
@@ -184,7 +188,11 @@ def main() -> int:
                 secs, line = rag_trial(root, log)
                 r["rag"].append(secs)
                 print(f"  {mode} rag/ trial {i + 1}: {secs:.2f} s save->healthy ({how(line)})", flush=True)
-        status = warm_status(container(root))
+        try:
+            status = warm_status(container(root))
+        except SystemExit as e:  # the figures stand without it
+            print(e, file=sys.stderr)
+            status = {}
     finally:
         off.unlink(missing_ok=True)
         if settings_before is None:

@@ -278,8 +278,7 @@ def patch(req):
             head, _, rest = name.rpartition(".sock")[0].rpartition(".")
             if head == slug and rest.isdigit() and os.path.exists("/proc/%s" % rest):
                 live.append(int(rest))
-        if not live:
-            return {"ok": False, "refused": "no %s process listens for patches (it was not started by the warm start)" % script}
+        listening = 0
         for pid in live:
             answer = {"ok": False, "refused": "no answer"}
             try:
@@ -287,20 +286,29 @@ def patch(req):
                     conn.settimeout(req.get("timeout", 20))
                     conn.connect(PATCH_SOCKET % (slug, pid))
                     conn.sendall((json.dumps({"paths": list(expect)}) + "\n").encode("utf-8"))
-                    data = b""
-                    while not data.endswith(b"\n"):
-                        chunk = conn.recv(65536)
-                        if not chunk:
-                            break
-                        data += chunk
-                answer = json.loads(data.decode("utf-8"))
+                    with conn.makefile("rb") as reader:
+                        answer = json.loads(reader.readline().decode("utf-8"))
+            except (ConnectionRefusedError, FileNotFoundError):
+                # Nobody listens: the process that made it is gone (killed before it could clean
+                # up) and its pid lives on as another process or thread. Not one of ours.
+                try:
+                    os.unlink(PATCH_SOCKET % (slug, pid))
+                except OSError:
+                    pass
+                continue
             except (OSError, ValueError) as e:
                 answer = {"ok": False, "refused": "pid %d did not answer (%s)" % (pid, e)}
+            listening += 1
             answer.update({"script": script, "pid": pid})
             answers.append(answer)
             if not answer.get("ok"):
                 return {"ok": False, "refused": answer.get("refused", "refused"), "path": answer.get("path"),
                         "processes": answers}
+        running = len(procs([script]))  # one per restart loop (a warm start's shim stands for its child)
+        if listening < max(1, running):
+            how = "no %s process listens" % script if not listening else "only %d of %d %s processes listen" % (
+                listening, running, script)
+            return {"ok": False, "refused": how + " for patches (started cold, not by the warm start)"}
     # The processes run the new code; their next start must not take stale bytecode of it.
     drop_bytecode(list(expect), pycache_prefixes([a["pid"] for a in answers]))
     return {"ok": True, "processes": answers}

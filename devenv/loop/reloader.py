@@ -133,6 +133,7 @@ class Reloader:
         self._use(plan, target)
         self.last_failure: Failure | None = None
         self._killed: list[str] = []
+        self._patched: list[str] = []  # the processes the last in-place patch was for
         self._podman: bool | None = None  # asked of the engine at the first recreate
 
     def _use(self, plan: Plan, target: Target) -> None:
@@ -161,7 +162,7 @@ class Reloader:
                 if decision.action == R.SIGNAL:
                     patched, refused = self._patch(decision) if self.plan.patch else (None, "")
                     if patched is not None:
-                        report.action = f"patch {', '.join(sorted(decision.processes))} in place"
+                        report.action = f"patch {', '.join(self._patched)} in place"
                         report.details += patched
                     else:
                         report.details += ([f"in-place patch refused: {refused}; restarted"] if refused else []) + self._signal(decision)
@@ -203,13 +204,14 @@ class Reloader:
             return None, ""
         container = self.server_container()
         agent = self._agent(container)
-        names, skipped = self._running(container, agent, decision.processes)
-        if not names or skipped:
+        names, _skipped = self._running(container, agent, decision.processes)  # one that does not run starts with the new code
+        if not names:
             return None, ""
         expect = self.expected_hashes(paths)
         if len(expect) != len(paths) or any(h is None for h in expect.values()):
             return None, "a file was deleted or is not mounted"
         scripts = [self.scripts[n] for n in names]
+        self._patched = names
         answer = agent.request({"op": "patch", "expect": expect, "scripts": scripts, "wait_ms": int(MOUNT_LAG * 1000)},
                                timeout=60)
         if not answer.get("ok"):
@@ -222,9 +224,11 @@ class Reloader:
                     return None, f"{proc['script']} compiled other bytes of {self._host_path(entry['path'])}"
                 swapped.setdefault(proc["script"], set()).update(entry.get("patched", []))
         by_script = {v: k for k, v in self.scripts.items()}
-        done = [f"{by_script.get(s, s)} {len(f)} function{'s' if len(f) != 1 else ''}" for s, f in sorted(swapped.items())]
-        return [f"swapped in place: {', '.join(done)} (same pid, no restart)",
-                f"bytes match ({len(expect)} file{'s' if len(expect) != 1 else ''})"], ""
+        done = [f"{by_script.get(s, s)} {len(f)} function{'s' if len(f) != 1 else ''}" for s, f in sorted(swapped.items()) if f]
+        matched = f"bytes match ({len(expect)} file{'s' if len(expect) != 1 else ''})"
+        if not done:
+            return [f"no function changed in {', '.join(sorted(names))} (comments, blank lines): nothing to restart", matched], ""
+        return [f"swapped in place: {', '.join(done)} (same pid, no restart)", matched], ""
 
     # --- the fast path: SIGTERM the Python processes, their loops relaunch them ---------
     def _signal(self, decision: R.Decision, *, force: bool = False) -> list[str]:

@@ -29,7 +29,6 @@ from .reloader import Reloader, ReloadReport
 
 if TYPE_CHECKING:
     from ..app.context import AppContext
-    from ..watch.debounce import Batch
 
 IDLE_CHECK = 2.0  # seconds between checks of the server container while idle
 
@@ -87,18 +86,26 @@ class WatchSession:
         state.update(self.ws.root, watch_pid=os.getpid(), watch_started=time.time())
         first = True
         self._rewatch = True
-        carried: Batch | None = None
-        while self._rewatch and (first or not self.stop.is_set()):  # again each time devenv.toml changes only settings
-            self._rewatch = False
-            s = self.ws.settings
-            ignore = load_ignore_rules(self.ws.root, extra=tuple(s["watch.ignore"]))
-            debouncer = Debouncer(quiet=s["watch.debounce_ms"] / 1000, max_wait=s["watch.max_wait_ms"] / 1000)
-            for path, kind in carried.kinds.items() if carried is not None else ():
-                if not (ignore(path, False) or ignore(path, True)):  # saves made during the settings change, new rules
-                    debouncer.add(path, kind)
-            polling = {"auto": None, "always": True, "never": False}[s["watch.polling"]]
-            with Watcher(self.ws.root, ignore, lambda path, kind: debouncer.add(path, kind), force_polling=polling,
-                         log=lambda text: self.ui.warn(text.removeprefix("devenv watch: "))) as watcher:
+        watcher: Watcher | None = None
+        debouncer: Debouncer | None = None
+        try:
+            while self._rewatch and (first or not self.stop.is_set()):  # again each time devenv.toml changes only settings
+                self._rewatch = False
+                s = self.ws.settings
+                ignore = load_ignore_rules(self.ws.root, extra=tuple(s["watch.ignore"]))
+                fresh = Debouncer(quiet=s["watch.debounce_ms"] / 1000, max_wait=s["watch.max_wait_ms"] / 1000)
+                polling = {"auto": None, "always": True, "never": False}[s["watch.polling"]]
+                new = Watcher(self.ws.root, ignore, fresh.add, force_polling=polling,
+                              log=lambda text: self.ui.warn(text.removeprefix("devenv watch: "))).start()
+                if watcher is not None and debouncer is not None:
+                    # The new watcher is in place before the old one stops, so a save made while the
+                    # settings changed is seen by one or both (a path seen twice is one change).
+                    watcher.stop()
+                    carried = debouncer.take(math.inf)
+                    for path, kind in carried.kinds.items() if carried is not None else ():
+                        if not (ignore(path, False) or ignore(path, True)):  # the new rules decide
+                            fresh.add(path, kind)
+                watcher, debouncer = new, fresh
                 if first:
                     self.ui.info(f"watching {watcher.watch_count} folders ({watcher.mode}); "
                                  f"reloads: {self.running_line()}; Ctrl-C stops watching")
@@ -116,7 +123,9 @@ class WatchSession:
                             last_idle = time.monotonic()
                         continue
                     self.handle(sorted(batch.paths), batch.last)
-            carried = debouncer.take(math.inf)  # the watcher has stopped: what it saw meanwhile goes on
+        finally:
+            if watcher is not None:
+                watcher.stop()
         state.update(self.ws.root, watch_pid=None)
         self.reloader.close()
 

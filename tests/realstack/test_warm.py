@@ -149,8 +149,10 @@ def test_twenty_warm_reloads_leave_no_zombie_and_no_orphan(up):
 def test_with_reload_patch_a_body_edit_is_swapped_into_the_running_server_and_anything_more_restarts(up):
     real, watch = up
     settings = real.root / "devenv.toml"
+    kit = settings.read_text()  # the kit's own settings (its compose files) stay
+    assert "[reload]" not in kit
     mark = watch.mark()
-    atomic_save(settings, "[reload]\npatch = true\n")
+    atomic_save(settings, kit + "\n[reload]\npatch = true\n")
     assert "settings applied" in watch.wait_for("reload ok:", after=mark, timeout=60)  # no recreate: the parents stay
     try:
         until_warm(real, watch, "patch")  # a server the warm start forked: it listens for patches
@@ -167,5 +169,5 @@ def test_with_reload_patch_a_body_edit_is_swapped_into_the_running_server_and_an
         assert "server warm (forked" in line and process_pids(real)[SERVER] != pid, line
     finally:
         mark = watch.mark()
-        atomic_save(settings, "")
+        atomic_save(settings, kit)
         watch.wait_for("reload ok:", after=mark, timeout=60)

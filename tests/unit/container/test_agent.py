@@ -200,3 +200,71 @@ def test_the_loop_log_is_read_as_it_grows_and_a_reused_pid_counts_for_its_latest
     with log.open("a") as f:
         f.write("0 9\nE 77 9\n")  # pid 10 is b.py's now; 77 was never launched: not counted
     assert reader.answer(["b.py"]) == {"b.py": {"launches": 1, "exits": 1, "devenv_exits": 0}}
+
+
+PATCHED = f"api/devenv_patch_test_{os.getpid()}.py"
+
+
+@pytest.fixture
+def patch_server(tmp_path, monkeypatch):
+    """A process of script PATCHED that listens for patches (as warm.py makes every process it runs),
+    with a module ``app`` of the checkout imported after its sources are recorded."""
+    sockets = tmp_path / "sock"
+    monkeypatch.setattr(agent, "PATCH_SOCKET", str(sockets / "%s.%d.sock"))
+    (tmp_path / "app.py").write_text("def answer():\n    return 1\n")
+    script = tmp_path / PATCHED
+    script.parent.mkdir()
+    patch_py = Path(agent.__file__).with_name("patch.py")
+    script.write_text(f"""\
+import importlib.util, sys, time
+sys.dont_write_bytecode = True
+spec = importlib.util.spec_from_file_location("devenv_patch", {str(patch_py)!r})
+patch = importlib.util.module_from_spec(spec); spec.loader.exec_module(patch)
+patch.SOCKET = {str(sockets / "%s.%d.sock")!r}
+import os
+if not os.environ.get("NO_LISTEN"):
+    patch.install({str(tmp_path)!r}, {PATCHED!r})
+sys.path.insert(0, {str(tmp_path)!r})
+import app
+while True:
+    time.sleep(0.05)
+""")
+    proc = subprocess.Popen([sys.executable, PATCHED], cwd=tmp_path)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not list(sockets.glob("*.sock")):
+        time.sleep(0.02)
+    yield proc, tmp_path
+    proc.kill()
+    proc.wait()
+
+
+def _expect(path: Path) -> dict:
+    return {str(path): hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def test_patch_asks_every_listening_process_and_drops_the_sockets_nobody_listens_on(patch_server):
+    proc, root = patch_server
+    stale = root / "sock" / (PATCHED.replace("/", "_") + ".1.sock")  # pid 1 exists; nobody listens there
+    stale.touch()
+    (root / "app.py").write_text("def answer():\n    return 2\n")
+    answer = agent.patch({"expect": _expect(root / "app.py"), "scripts": [PATCHED]})
+    assert answer["ok"], answer
+    assert [(p["pid"], p["files"][0]["patched"]) for p in answer["processes"]] == [(proc.pid, ["answer"])]
+    assert not stale.exists()
+
+
+def test_patch_is_refused_while_the_container_sees_other_bytes_or_a_process_of_the_script_does_not_listen(patch_server):
+    proc, root = patch_server
+    answer = agent.patch({"expect": {str(root / "app.py"): "0" * 64}, "scripts": [PATCHED]})
+    assert not answer["ok"] and answer["mismatched"] == [str(root / "app.py")]
+    cold = subprocess.Popen([sys.executable, PATCHED], cwd=root, env={**os.environ, "NO_LISTEN": "1"})  # started cold
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(agent.procs([PATCHED])) < 2:
+            time.sleep(0.02)
+        answer = agent.patch({"expect": _expect(root / "app.py"), "scripts": [PATCHED]})
+        assert not answer["ok"] and answer["refused"] == (
+            f"only 1 of 2 {PATCHED} processes listen for patches (started cold, not by the warm start)"), answer
+    finally:
+        cold.kill()
+        cold.wait()

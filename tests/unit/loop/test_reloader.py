@@ -186,6 +186,7 @@ def test_with_reload_patch_a_patched_body_is_verified_by_the_hash_it_compiled_an
     report = reloader.run(R.Decision(R.SIGNAL, frozenset({"server"}), ("api/apps/demo.py",)))
     assert report.ok, report
     assert report.details[:2] == ["swapped in place: server 1 function (same pid, no restart)", "bytes match (1 file)"]
+    assert report.action == "patch server in place"
     assert "ping ok" in report.details and sim.procs[SERVER] == (10, 100)  # the same process
     asked = next(r for r in sim.requests if r["op"] == "patch")
     assert asked["scripts"] == [SERVER] and asked["expect"] == {"/ragflow/api/apps/demo.py": digest}
@@ -388,3 +389,13 @@ def test_a_recreate_leaves_the_other_services_alone_on_podman(setup, podman):
     assert [c.args[1] for c in ups] == [(), ("ragflow-cpu",)]
     assert ups[0].kwargs.get("no_recreate") is podman  # the stack's changes apply on Docker; kept on Podman
     assert ups[1].kwargs["force_recreate"] and ups[1].kwargs["no_deps"]
+
+
+def test_with_reload_patch_a_save_that_changes_no_function_restarts_nothing(setup):
+    make, _root = setup
+    reloader, sim, digest = _patching(make)
+    sim.patch = {"ok": True, "processes": [{"script": SERVER, "pid": 10, "ok": True, "files": [
+        {"path": "/ragflow/api/apps/demo.py", "patched": [], "sha256": digest}]}]}
+    report = reloader.run(R.Decision(R.SIGNAL, frozenset({"server"}), ("api/apps/demo.py",)))
+    assert report.ok and report.details[0] == "no function changed in server (comments, blank lines): nothing to restart"
+    assert sim.procs[SERVER] == (10, 100)

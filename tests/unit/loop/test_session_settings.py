@@ -46,3 +46,36 @@ def test_a_settings_change_that_changes_the_override_still_recreates(checkout):
     assert "settings applied" not in out.getvalue() and not session._rewatch
     assert "compose_up" in engine.names()  # the container must change: recreated
     assert engine.names().count("compose_config") == 1  # the model read to compare is the one recreated from
+
+
+def test_a_save_made_while_the_watch_takes_the_new_settings_is_not_lost(checkout, monkeypatch):
+    """The new watcher is in place before the old one stops. A real watcher takes a moment to walk
+    the tree; here half a second: a save made then fell between the two and was never seen."""
+    from devenv.watch import watcher as watcher_module
+
+    original = watcher_module.Watcher.start
+
+    def slow_start(self):
+        time.sleep(0.5)
+        return original(self)
+
+    monkeypatch.setattr(watcher_module.Watcher, "start", slow_start)
+    root = checkout("v0.24.0")
+    session, _engine, out = session_for(root)
+    runner = threading.Thread(target=session.run, daemon=True)
+    runner.start()
+    try:
+        def wait_for(text, timeout=10.0):
+            deadline = time.monotonic() + timeout
+            while text not in out.getvalue():
+                assert time.monotonic() < deadline, out.getvalue()
+                time.sleep(0.01)
+
+        wait_for("Ctrl-C stops watching")
+        (root / "devenv.toml").write_text("[watch]\ndebounce_ms = 50\n")
+        wait_for("settings applied")
+        (root / "api" / "saved_meanwhile.py").write_text("X = 1\n")  # while the new watcher starts
+        wait_for("api/saved_meanwhile.py ->")
+    finally:
+        session.stop.set()
+        runner.join(10)
