@@ -29,6 +29,14 @@ def _no_devenv_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
 
 
+@pytest.fixture(autouse=True)
+def _host_ports_are_not_the_fake_stacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The FakeEngine's stack publishes no real port: whatever listens on this host's 9380 (a demo
+    stack left running, another agent's) must not turn a unit test's `up` into "port in use".
+    The real check is proven against a real listener in tests/e2e/test_preflight.py."""
+    monkeypatch.setattr("devenv.app.preflight.port_in_use", lambda host_ip, port: None)
+
+
 @pytest.fixture
 def devenv(monkeypatch: pytest.MonkeyPatch) -> Devenv:
     """The CLI with a FakeEngine and a fixed environment: ``devenv("-C", root, "plan")``."""
