@@ -348,14 +348,18 @@ def serve(path):
     import json
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    # Bound and listening under another name, then renamed: the agent never meets a socket file
+    # that refuses connections (it would take it for a dead process's and remove it).
+    making = os.path.join(os.path.dirname(path), ".%d.tmp" % os.getpid())  # short: AF_UNIX paths end at 108 bytes
     try:
-        os.unlink(path)
+        os.unlink(making)
     except OSError:
         pass
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.bind(path)
-    os.chmod(path, 0o600)
+    sock.bind(making)
+    os.chmod(making, 0o600)
     sock.listen(4)
+    os.replace(making, path)
 
     def loop():
         while True:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -209,7 +210,9 @@ PATCHED = f"api/devenv_patch_test_{os.getpid()}.py"
 def patch_server(tmp_path, monkeypatch):
     """A process of script PATCHED that listens for patches (as warm.py makes every process it runs),
     with a module ``app`` of the checkout imported after its sources are recorded."""
-    sockets = tmp_path / "sock"
+    import tempfile
+
+    sockets = Path(tempfile.mkdtemp(prefix="dvp", dir="/tmp"))  # AF_UNIX paths end at 108 bytes; tmp_path is long
     monkeypatch.setattr(agent, "PATCH_SOCKET", str(sockets / "%s.%d.sock"))
     (tmp_path / "app.py").write_text("def answer():\n    return 1\n")
     script = tmp_path / PATCHED
@@ -236,6 +239,7 @@ while True:
     yield proc, tmp_path
     proc.kill()
     proc.wait()
+    shutil.rmtree(sockets, ignore_errors=True)
 
 
 def _expect(path: Path) -> dict:
@@ -244,7 +248,7 @@ def _expect(path: Path) -> dict:
 
 def test_patch_asks_every_listening_process_and_drops_the_sockets_nobody_listens_on(patch_server):
     proc, root = patch_server
-    stale = root / "sock" / (PATCHED.replace("/", "_") + ".1.sock")  # pid 1 exists; nobody listens there
+    stale = Path(agent.PATCH_SOCKET % (PATCHED.replace("/", "_"), 1))  # pid 1 exists; nobody listens there
     stale.touch()
     (root / "app.py").write_text("def answer():\n    return 2\n")
     answer = agent.patch({"expect": _expect(root / "app.py"), "scripts": [PATCHED]})
