@@ -62,8 +62,9 @@ def test_ctrl_c_while_up_waits_for_health_says_what_runs_and_what_to_do(demo):
     watch = demo.start_watch("up", "--detach")
     watch.wait_for("info: waiting for", timeout=180)
     watch.proc.send_signal(signal.SIGINT)
-    assert watch.proc.wait(timeout=20) == 130
+    code = watch.proc.wait(timeout=20)
     watch.mark()
+    assert code == 130, "\n".join(watch.lines)
     text = "\n".join(watch.lines)
     line = watch.wait_for(f"error: interrupted while starting project {demo.project}; running: ", timeout=1)
     assert re.search(r"running: [^;]*ragflow-cpu", line), line
