@@ -133,7 +133,7 @@ class Tree:
 
 def stop(p: subprocess.Popen, sig: int = signal.SIGTERM) -> int:
     p.send_signal(sig)
-    return p.wait(timeout=10)
+    return p.wait(timeout=30)  # a hang still fails; 10 s was once too short on a loaded CI machine
 
 
 def children_of(pid: int) -> list[int]:
