@@ -22,6 +22,7 @@ only; runs on the image's Python (3.8+).
 """
 
 import ast
+import functools
 import hashlib
 import marshal
 import os
@@ -94,15 +95,13 @@ def code_objects(code, prefix=""):
 
 # --- the live functions -----------------------------------------------------------------
 _GENERATORS = (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType, types.FrameType)
+_LRU = type(functools.lru_cache()(lambda: None))  # functools' C wrapper type, not importable by name
 LAST_SCAN = {}  # type: dict  # the last search: what it found and how long it took
 
 
 def _roots(modules, real):
     """The functions reachable from the modules compiled from ``real``: their globals, classes,
     methods, properties, and through decorators (``__wrapped__``, closures)."""
-    import functools
-
-    lru = type(functools.lru_cache()(lambda: None))
     found, seen, classes = [], set(), set()
     todo = [v for m in modules for v in vars(m).values()]
     while todo:
@@ -119,7 +118,7 @@ def _roots(modules, real):
             continue
         elif isinstance(obj, types.MethodType):
             obj = obj.__func__
-        elif type(obj) is lru:
+        elif type(obj) is _LRU:
             obj = obj.__wrapped__
         elif type(obj) is functools.partial:
             obj = obj.func
@@ -178,11 +177,9 @@ class Live:
 
     def caches(self, functions):
         """The ``functools.lru_cache`` wrappers of these functions."""
-        import functools
         import gc
 
-        lru = type(functools.lru_cache()(lambda: None))
-        return [obj for obj in gc.get_referrers(*functions) if type(obj) is lru] if functions else []
+        return [obj for obj in gc.get_referrers(*functions) if type(obj) is _LRU] if functions else []
 
 
 # --- the patch --------------------------------------------------------------------------

@@ -133,7 +133,6 @@ class Reloader:
         self._use(plan, target)
         self.last_failure: Failure | None = None
         self._killed: list[str] = []
-        self._patched: list[str] = []  # the processes the last in-place patch was for
         self._podman: bool | None = None  # asked of the engine at the first recreate
 
     def _use(self, plan: Plan, target: Target) -> None:
@@ -162,8 +161,8 @@ class Reloader:
                 if decision.action == R.SIGNAL:
                     patched, refused = self._patch(decision) if self.plan.patch else (None, "")
                     if patched is not None:
-                        report.action = f"patch {', '.join(self._patched)} in place"
-                        report.details += patched
+                        report.action, details = patched
+                        report.details += details
                     else:
                         report.details += ([f"in-place patch refused: {refused}; restarted"] if refused else []) + self._signal(decision)
                 elif decision.action == R.SYNC:
@@ -196,10 +195,10 @@ class Reloader:
         return report
 
     # --- the fastest path: swap new function bodies into the running processes ----------
-    def _patch(self, decision: R.Decision) -> tuple[list[str] | None, str]:
-        """``(details, "")`` when every process took the saved files in place; ``(None, why)`` when
-        the processes must restart instead (``why`` empty: the patch was not tried)."""
-        paths = [p for p in decision.paths]
+    def _patch(self, decision: R.Decision) -> tuple[tuple[str, list[str]] | None, str]:
+        """``((action, details), "")`` when every process took the saved files in place; ``(None, why)``
+        when the processes must restart instead (``why`` empty: the patch was not tried)."""
+        paths = list(decision.paths)
         if not paths or any(not p.endswith(".py") for p in paths):
             return None, ""
         container = self.server_container()
@@ -211,7 +210,6 @@ class Reloader:
         if len(expect) != len(paths) or any(h is None for h in expect.values()):
             return None, "a file was deleted or is not mounted"
         scripts = [self.scripts[n] for n in names]
-        self._patched = names
         answer = agent.request({"op": "patch", "expect": expect, "scripts": scripts, "wait_ms": int(MOUNT_LAG * 1000)},
                                timeout=60)
         if not answer.get("ok"):
@@ -226,9 +224,10 @@ class Reloader:
         by_script = {v: k for k, v in self.scripts.items()}
         done = [f"{by_script.get(s, s)} {len(f)} function{'s' if len(f) != 1 else ''}" for s, f in sorted(swapped.items()) if f]
         matched = f"bytes match ({len(expect)} file{'s' if len(expect) != 1 else ''})"
+        action = f"patch {', '.join(names)} in place"
         if not done:
-            return [f"no function changed in {', '.join(sorted(names))} (comments, blank lines): nothing to restart", matched], ""
-        return [f"swapped in place: {', '.join(done)} (same pid, no restart)", matched], ""
+            return (action, [f"no function changed in {', '.join(names)} (comments, blank lines): nothing to restart", matched]), ""
+        return (action, [f"swapped in place: {', '.join(done)} (same pid, no restart)", matched]), ""
 
     # --- the fast path: SIGTERM the Python processes, their loops relaunch them ---------
     def _signal(self, decision: R.Decision, *, force: bool = False) -> list[str]:
